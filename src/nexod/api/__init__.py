@@ -1,0 +1,1 @@
+"""HTTP API: thin FastAPI routers, one per resource, and the error → status mapping."""

@@ -1,0 +1,216 @@
+"""Runs: on a thread, stateless, in batch; streaming, waiting, joining and cancelling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from nexod.api.deps import CoreDep, OrgDep, RunId, ThreadId, json_response
+from nexod.api.schemas import CancelMany, RunCreate, RunCreateStateless
+from nexod.api.sse import keepalive_json, sse_response
+from nexod.core import Core
+from nexod.db.models import AgentSession
+from nexod.errors import InvalidInput
+from nexod.events.base import Event
+from nexod.runs.service import run_dict
+
+router = APIRouter(tags=["runs"])
+
+
+def _locations(run: AgentSession, stateless: bool, tail: str) -> dict[str, str]:
+    base = f"/threads/{run.thread_id}/runs/{run.run_id}"
+    return {
+        "Content-Location": f"/runs/{run.run_id}" if stateless else base,
+        "Location": f"{base}/{tail}" if tail else base,
+    }
+
+
+def _parse_last_event_id(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if value in ("-", "-1"):
+        return 0
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        raise InvalidInput(f"Last-Event-ID must be an event id from this run, got {value!r}",
+                           field="Last-Event-ID") from None
+
+
+async def _filtered(events: AsyncIterator[Event | None], modes: list[str] | None) -> AsyncIterator[Event | None]:
+    wanted = set(modes or ())
+    if "messages-tuple" in wanted:
+        wanted.add("messages")
+    async for ev in events:
+        if ev is None or not wanted or ev.event in ("metadata", "error"):
+            yield ev
+            continue
+        base = ev.event.split("|", 1)[0].split("/", 1)[0]
+        if base in wanted:
+            yield ev
+
+
+def _stream_run(core: Core, org: str, run: AgentSession, *, stateless: bool, on_disconnect: str) -> Response:
+    async def cancel() -> None:
+        await core.runs.cancel(org, None, run.run_id, "interrupt")
+
+    events = core.runs.stream(org, None, run.run_id, after=0, heartbeat=core.settings.heartbeat_interval)
+    return sse_response(
+        events, headers=_locations(run, stateless, "stream"),
+        on_disconnect=cancel if on_disconnect == "cancel" else None,
+    )
+
+
+def _wait_run(core: Core, org: str, run: AgentSession, *, stateless: bool, on_disconnect: str) -> Response:
+    async def cancel() -> None:
+        await core.runs.cancel(org, None, run.run_id, "interrupt")
+
+    return keepalive_json(
+        core.runs.join(org, None, run.run_id), headers=_locations(run, stateless, "join"),
+        on_disconnect=cancel if on_disconnect == "cancel" else None,
+    )
+
+
+# --- runs on a thread -------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs", summary="Create a background run")
+async def create(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+    run = await core.runs.create(org, thread_id, body.payload())
+    return json_response(run_dict(run), headers=_locations(run, False, ""))
+
+
+@router.post("/threads/{thread_id}/runs/stream", summary="Create a run and stream its events (SSE)")
+async def create_stream(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+    run = await core.runs.create(org, thread_id, body.payload())
+    return _stream_run(core, org, run, stateless=False, on_disconnect=body.on_disconnect)
+
+
+@router.post("/threads/{thread_id}/runs/wait", summary="Create a run and wait for its output")
+async def create_wait(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+    run = await core.runs.create(org, thread_id, body.payload())
+    return _wait_run(core, org, run, stateless=False, on_disconnect=body.on_disconnect)
+
+
+@router.get("/threads/{thread_id}/runs", summary="List a thread's runs")
+async def list_runs(
+    thread_id: ThreadId, core: CoreDep, org: OrgDep,
+    limit: int = Query(10, ge=1, le=1000), offset: int = Query(0, ge=0),
+    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"] | None = None,
+    select: list[str] | None = Query(None),
+) -> Response:
+    rows = await core.runs.list(org, thread_id, limit=limit, offset=offset, status=status)
+    out = [run_dict(r) for r in rows]
+    if select:
+        out = [{k: v for k, v in d.items() if k in select} for d in out]
+    return json_response(out)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}", summary="Get a run")
+async def get(thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep) -> Response:
+    return json_response(run_dict(await core.runs.get(org, thread_id, run_id)))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204, summary="Delete a finished run")
+async def delete(thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep) -> Response:
+    await core.runs.delete(org, thread_id, run_id)
+    return Response(status_code=204)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join", summary="Wait for a run and return its output")
+async def join(
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, cancel_on_disconnect: bool = False
+) -> Response:
+    run = await core.runs.get(org, thread_id, run_id)
+    return _wait_run(core, org, run, stateless=False, on_disconnect="cancel" if cancel_on_disconnect else "continue")
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", summary="Join a run's event stream (SSE)")
+async def join_stream(
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep,
+    cancel_on_disconnect: bool = False,
+    stream_mode: list[str] | None = Query(None),
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    run = await core.runs.get(org, thread_id, run_id)
+    after = _parse_last_event_id(last_event_id)
+
+    async def cancel() -> None:
+        await core.runs.cancel(org, None, run.run_id, "interrupt")
+
+    events = core.runs.stream(org, thread_id, run_id, after=after, heartbeat=core.settings.heartbeat_interval)
+    return sse_response(_filtered(events, stream_mode), headers=_locations(run, False, "stream"),
+                        on_disconnect=cancel if cancel_on_disconnect else None)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", summary="Cancel a run")
+async def cancel(
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response:
+    await core.runs.cancel(org, thread_id, run_id, action)
+    if wait:
+        run = await core.runs.get(org, thread_id, run_id) if action == "interrupt" else None
+        if run is not None:
+            return _wait_run(core, org, run, stateless=False, on_disconnect="continue")
+        return Response(status_code=204)
+    return Response(status_code=202)
+
+
+# --- stateless runs ---------------------------------------------------------------------------
+
+
+@router.post("/runs", summary="Create a stateless background run")
+async def create_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+    run = await core.runs.create(org, None, body.payload())
+    return json_response(run_dict(run), headers=_locations(run, True, ""))
+
+
+@router.post("/runs/stream", summary="Create a stateless run and stream it (SSE)")
+async def stream_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+    run = await core.runs.create(org, None, body.payload())
+    return _stream_run(core, org, run, stateless=True, on_disconnect=body.on_disconnect)
+
+
+@router.post("/runs/wait", summary="Create a stateless run and wait for its output")
+async def wait_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+    run = await core.runs.create(org, None, body.payload())
+    return _wait_run(core, org, run, stateless=True, on_disconnect=body.on_disconnect)
+
+
+@router.post("/runs/batch", summary="Create several stateless background runs")
+async def batch(body: list[RunCreateStateless], core: CoreDep, org: OrgDep) -> Response:
+    for item in body:  # validate every assistant before creating anything
+        await core.assistants.get(org, item.assistant_id)
+    runs = [await core.runs.create(org, None, item.payload()) for item in body]
+    return json_response([run_dict(r) for r in runs])
+
+
+@router.post("/runs/cancel", status_code=204, summary="Cancel runs by id or by status")
+async def cancel_many(
+    body: CancelMany, core: CoreDep, org: OrgDep, action: Literal["interrupt", "rollback"] = "interrupt"
+) -> Response:
+    if (body.run_ids is None) == (body.status is None):
+        raise InvalidInput("send either run_ids (with thread_id) or status, not both", field="status")
+    await core.runs.cancel_many(org, thread_id=body.thread_id, run_ids=body.run_ids, status=body.status, action=action)
+    return Response(status_code=204)
+
+
+# --- thread join stream -----------------------------------------------------------------------
+
+
+@router.get("/threads/{thread_id}/stream", summary="Follow every run on a thread (SSE, live)")
+async def thread_stream(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
+    await core.threads.get(org, thread_id)
+    from nexod.events.base import END, thread_channel
+
+    async def events() -> AsyncIterator[Event | None]:
+        async with core.bus.subscribe(thread_channel(thread_id)) as sub:
+            while True:
+                ev = await sub.get(timeout=core.settings.heartbeat_interval)
+                if ev is None or ev.event != END:
+                    yield ev
+
+    return sse_response(events())

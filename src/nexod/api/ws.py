@@ -1,0 +1,53 @@
+"""WebSocket access to run events, for browsers that prefer it to SSE.
+
+``/threads/{thread_id}/runs/{run_id}/ws`` (and ``/runs/{run_id}/ws``) sends each event as a JSON
+text message ``{"id", "event", "data"}``; the socket closes with code 1000 when the run ends.
+Query ``last_event_id`` replays stored events after that id (``-1`` replays all).
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from nexod.core import Core
+from nexod.errors import NexodError, NotFound
+from nexod.settings import LOCAL_ORG
+
+router = APIRouter(tags=["runs"])
+
+
+async def _pump(ws: WebSocket, thread_id: str | None, run_id: str, last_event_id: str | None) -> None:
+    core: Core = ws.app.state.core
+    org = LOCAL_ORG
+    await ws.accept()
+    try:
+        await core.runs.get(org, thread_id, run_id)
+    except NotFound as exc:
+        await ws.send_text(orjson.dumps({"event": "error", "data": {"error": "NotFound", "message": exc.message}}).decode())
+        await ws.close(code=4404)
+        return
+    after: int | None = None
+    if last_event_id not in (None, ""):
+        after = 0 if last_event_id in ("-", "-1") else int(last_event_id) if last_event_id.isdigit() else 0
+    try:
+        async for ev in core.runs.stream(org, thread_id, run_id, after=after, heartbeat=core.settings.heartbeat_interval):
+            if ev is None:
+                continue
+            # data is already JSON: splice it in rather than decode and re-encode it.
+            await ws.send_text(
+                '{"id":%d,"event":%s,"data":%s}' % (ev.seq, orjson.dumps(ev.event).decode(), ev.data.decode())
+            )
+        await ws.close(code=1000)
+    except (WebSocketDisconnect, NexodError):
+        return
+
+
+@router.websocket("/threads/{thread_id}/runs/{run_id}/ws")
+async def thread_run_ws(ws: WebSocket, thread_id: str, run_id: str, last_event_id: str | None = None) -> None:
+    await _pump(ws, thread_id, run_id, last_event_id)
+
+
+@router.websocket("/runs/{run_id}/ws")
+async def run_ws(ws: WebSocket, run_id: str, last_event_id: str | None = None) -> None:
+    await _pump(ws, None, run_id, last_event_id)

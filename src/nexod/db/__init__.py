@@ -1,0 +1,1 @@
+"""Relational storage: SQLAlchemy 2 models, the async engine and Alembic migrations."""

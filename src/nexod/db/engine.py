@@ -1,0 +1,47 @@
+"""The async SQLAlchemy engine for SQLite (embedded) or PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from nexod.settings import Settings
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; NORMAL sync is safe with WAL and much faster;
+    # busy_timeout makes a second writer wait instead of failing with "database is locked".
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Create the engine named by the settings; SQLite files go under ``settings.data_dir``."""
+    if settings.is_postgres:
+        engine = create_async_engine(
+            settings.sqlalchemy_url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            # No server-side prepared statements, so transaction-mode poolers (PgBouncer,
+            # Supabase) work.
+            connect_args={"prepare_threshold": None},
+        )
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            settings.sqlalchemy_url, pool_size=8, max_overflow=8, connect_args={"timeout": 30}
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    """A session factory that keeps objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)

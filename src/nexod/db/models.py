@@ -1,0 +1,203 @@
+"""SQLAlchemy models for every table Nexod owns.
+
+Tenant-owned tables carry ``org_id``; every query in the code filters on it. Checkpoints are
+not here: they live in the LangGraph checkpointer's own tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations name constraints stably."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _ts() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Assistant(Base):
+    """An assistant: a graph plus configuration. Its current version is mirrored here."""
+
+    __tablename__ = "assistants"
+    assistant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    graph_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+    __table_args__ = (Index("ix_assistants_org_graph", "org_id", "graph_id"),)
+
+
+class AssistantVersion(Base):
+    """One immutable version of an assistant; PATCH adds one."""
+
+    __tablename__ = "assistant_versions"
+    assistant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("assistants.assistant_id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    graph_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+
+
+class Thread(Base):
+    """A conversation / workflow instance; its state lives in the checkpointer."""
+
+    __tablename__ = "threads"
+    thread_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    values: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    interrupts: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    state_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_threads_org_created", "org_id", "created_at"),)
+
+
+class AgentSession(Base):
+    """A run (the seed's ``agent_sessions``): a queued or executing graph invocation."""
+
+    __tablename__ = "agent_sessions"
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    thread_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("threads.thread_id", ondelete="CASCADE"), nullable=False
+    )
+    assistant_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    multitask_strategy: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    available_at: Mapped[datetime] = _ts()
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    cancel_action: Mapped[str | None] = mapped_column(String(16))
+    start_checkpoint_id: Mapped[str | None] = mapped_column(String(64))
+    temporary: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+    __table_args__ = (
+        Index("ix_agent_sessions_queue", "status", "available_at"),
+        Index("ix_agent_sessions_thread", "thread_id", "created_at"),
+        Index("ix_agent_sessions_org", "org_id", "created_at"),
+        # The database itself guarantees one executing run per thread.
+        Index(
+            "uq_agent_sessions_one_running",
+            "thread_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+
+class AgentLog(Base):
+    """One event or log line of a run, in order (the seed's ``agent_logs``; the replay log)."""
+
+    __tablename__ = "agent_logs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("agent_sessions.run_id", ondelete="CASCADE"), nullable=False
+    )
+    thread_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    event: Mapped[str] = mapped_column(String(255), nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+
+    __table_args__ = (
+        Index("uq_agent_logs_run_seq", "run_id", "seq", unique=True),
+        Index("ix_agent_logs_thread", "thread_id", "id"),
+    )
+
+
+class StoreItem(Base):
+    """A long-term memory item of the LangGraph store API."""
+
+    __tablename__ = "store_items"
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ttl_minutes: Mapped[float | None] = mapped_column()
+
+
+class Cron(Base):
+    """A scheduled run."""
+
+    __tablename__ = "crons"
+    cron_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    assistant_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    thread_id: Mapped[str | None] = mapped_column(String(36))
+    schedule: Mapped[str] = mapped_column(String(255), nullable=False)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    on_run_completed: Mapped[str] = mapped_column(String(16), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+    __table_args__ = (Index("ix_crons_org", "org_id", "created_at"),)

@@ -1,0 +1,47 @@
+"""Errors Nexod raises on purpose.
+
+Hierarchy::
+
+    NexodError                 root; carries a message meant for the user
+    ├── ConfigError            bad setting or config file; stops start-up
+    ├── NotFound               a resource (assistant, thread, run, item…) does not exist
+    ├── Conflict               the request clashes with current state (busy thread, duplicate id)
+    └── InvalidInput           the request is well-formed JSON but asks for something impossible
+
+Only ``nexod.api`` maps these to HTTP status codes (404, 409, 422).
+"""
+
+from __future__ import annotations
+
+
+class NexodError(Exception):
+    """Root of every error Nexod raises deliberately."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(NexodError):
+    """A setting, environment variable or config file is wrong; start-up cannot go on."""
+
+
+class NotFound(NexodError):
+    """The named resource does not exist (or belongs to another tenant)."""
+
+    def __init__(self, kind: str, ident: object) -> None:
+        super().__init__(f"{kind} '{ident}' not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class Conflict(NexodError):
+    """The request conflicts with the current state of a resource."""
+
+
+class InvalidInput(NexodError):
+    """The request is syntactically valid but cannot be carried out as asked."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

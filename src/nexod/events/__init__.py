@@ -1,0 +1,1 @@
+"""Run events: the bus that carries them live and the log (``agent_logs``) that replays them."""

@@ -1,0 +1,1 @@
+"""Graphs: the config file, the registry of loaded graphs and the checkpointer factory."""

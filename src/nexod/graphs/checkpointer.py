@@ -1,0 +1,122 @@
+"""Checkpointer factory: langgraph-checkpoint-sqlite embedded, -postgres in production.
+
+The LangGraph savers cover put/get/list/delete_thread. Two operations the server needs are
+not implemented by either saver, so :class:`Checkpoints` adds them: copying a thread (generic,
+through the saver API) and rolling a thread back to a checkpoint (a small SQL delete per
+backend, since there is no saver method for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from nexod.settings import Settings
+
+
+class Checkpoints:
+    """The live checkpointer plus the thread-level operations the API needs."""
+
+    def __init__(self, saver: BaseCheckpointSaver[Any], kind: str) -> None:
+        self.saver = saver
+        self.kind = kind
+
+    async def latest_id(self, thread_id: str) -> str | None:
+        """The id of the thread's newest root checkpoint, or None for a fresh thread."""
+        cfg: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        tup = await self.saver.aget_tuple(cfg)
+        return None if tup is None else str(tup.config["configurable"]["checkpoint_id"])
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Remove every checkpoint of a thread."""
+        await self.saver.adelete_thread(thread_id)
+
+    async def rollback(self, thread_id: str, to_checkpoint_id: str | None) -> None:
+        """Delete every checkpoint newer than ``to_checkpoint_id`` (all of them when None)."""
+        if to_checkpoint_id is None:
+            await self.saver.adelete_thread(thread_id)
+            return
+        # Checkpoint ids are UUIDv6, time-ordered, so string order is creation order.
+        if self.kind == "sqlite":
+            saver: Any = self.saver
+            async with saver.lock:
+                for table in ("checkpoints", "writes"):
+                    await saver.conn.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id > ?",
+                        (thread_id, to_checkpoint_id),
+                    )
+                await saver.conn.commit()
+        else:
+            saver = self.saver
+            async with saver.conn.connection() as conn:
+                for table in ("checkpoints", "checkpoint_writes"):
+                    await conn.execute(
+                        f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s",
+                        (thread_id, to_checkpoint_id),
+                    )
+
+    async def copy_thread(self, source: str, target: str) -> None:
+        """Copy every checkpoint (all namespaces) and pending write of ``source`` to ``target``."""
+        tuples = [
+            t async for t in self.saver.alist({"configurable": {"thread_id": source}})
+        ]
+        for tup in reversed(tuples):  # oldest first, so parents exist before children
+            conf = tup.config["configurable"]
+            parent = tup.parent_config["configurable"]["checkpoint_id"] if tup.parent_config else None
+            target_cfg: RunnableConfig = {
+                "configurable": {
+                    "thread_id": target,
+                    "checkpoint_ns": conf.get("checkpoint_ns", ""),
+                    **({"checkpoint_id": parent} if parent else {}),
+                }
+            }
+            new_versions = dict(tup.checkpoint.get("channel_versions", {}))
+            saved = await self.saver.aput(
+                target_cfg, tup.checkpoint, {**tup.metadata}, new_versions
+            )
+            by_task: dict[str, list[tuple[str, Any]]] = {}
+            for task_id, channel, value in tup.pending_writes or []:
+                by_task.setdefault(task_id, []).append((channel, value))
+            for task_id, writes in by_task.items():
+                await self.saver.aput_writes(saved, writes, task_id)
+
+
+@asynccontextmanager
+async def open_checkpoints(settings: Settings) -> AsyncIterator[Checkpoints]:
+    """Open the checkpointer the settings call for, run its setup, close it on exit."""
+    if settings.is_postgres:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
+        pool = AsyncConnectionPool(
+            settings.libpq_url,
+            min_size=2,
+            max_size=20,
+            open=False,
+            # autocommit for setup's CREATE INDEX CONCURRENTLY; no prepared statements so
+            # PgBouncer / Supabase transaction pooling works.
+            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+            check=AsyncConnectionPool.check_connection,
+        )
+        await pool.open(wait=True)
+        try:
+            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            await saver.setup()
+            yield Checkpoints(saver, "postgres")
+        finally:
+            await pool.close()
+    else:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / "checkpoints.db"
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+            await saver.setup()
+            await saver.conn.execute("PRAGMA synchronous=NORMAL")
+            await saver.conn.execute("PRAGMA busy_timeout=30000")
+            yield Checkpoints(saver, "sqlite")

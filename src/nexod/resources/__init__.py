@@ -1,0 +1,1 @@
+"""Assistants and threads: the resources runs are made on."""

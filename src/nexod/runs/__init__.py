@@ -1,0 +1,1 @@
+"""Runs: creation and multitask rules, the durable queue, workers and graph execution."""

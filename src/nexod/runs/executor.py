@@ -1,0 +1,259 @@
+"""Execute one claimed run: build its graph, stream it, record events and the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from langgraph.errors import GraphRecursionError
+from langgraph.pregel import Pregel
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexod.db.models import AgentSession, Assistant, Thread
+from nexod.events.base import Event
+from nexod.events.log import EventLog
+from nexod.graphs.checkpointer import Checkpoints
+from nexod.graphs.registry import GraphRegistry
+from nexod.resources.state import ThreadState
+from nexod.runs.config import durability, run_config, run_input
+from nexod.runs.streaming import ChunkMapper, graph_modes
+from nexod.serde import as_utc, dumps, to_jsonable, utcnow
+from nexod.settings import Settings
+from nexod.store.sql import Stores
+
+log = logging.getLogger("nexod.runs")
+
+
+class RunCancelled(Exception):
+    """Raised inside a run's task when it is cancelled with an action."""
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended."""
+
+    status: str
+    output: Any
+    error: dict[str, Any] | None = None
+
+
+class Executor:
+    """Runs graphs for the worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: async_sessionmaker[AsyncSession],
+        registry: GraphRegistry,
+        checkpoints: Checkpoints,
+        stores: Stores,
+        events: EventLog,
+        state: ThreadState,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._registry = registry
+        self._checkpoints = checkpoints
+        self._stores = stores
+        self._events = events
+        self._state = state
+
+    async def execute(self, run: AgentSession, cancel_action: dict[str, str]) -> None:
+        """Run ``run`` to completion (or until cancelled) and record the result.
+
+        ``cancel_action[run_id]`` is set by the worker before it cancels the task.
+        """
+        seq = await self._events.last_seq(run.run_id)
+        kwargs = run.kwargs
+
+        def emit(name: str, data: Any) -> None:
+            nonlocal seq
+            seq += 1
+            self._events.append(run.org_id, Event(run.run_id, run.thread_id, seq, name, dumps(data)))
+
+        emit("metadata", {"run_id": run.run_id, "attempt": run.attempt})
+        graph: Pregel[Any, Any, Any, Any] | None = None
+        mapper = ChunkMapper(
+            list(kwargs.get("stream_mode") or ["values"]),
+            subgraphs=bool(kwargs.get("stream_subgraphs")),
+            emit=emit,
+        )
+        try:
+            async with asyncio.timeout(self._settings.run_timeout):
+                graph = await self._prepare_and_stream(run, mapper, emit)
+            outcome = Outcome("success", mapper.output())
+        except asyncio.CancelledError:
+            action = cancel_action.get(run.run_id)
+            if action is None:  # worker shutting down: release the run so it resumes later
+                raise
+            outcome = Outcome("interrupted", mapper.output())
+            if action == "rollback":
+                await self._rollback(run)
+                return
+        except TimeoutError:
+            err = {"error": "TimeoutError", "message": f"run exceeded {self._settings.run_timeout} s"}
+            emit("error", err)
+            outcome = Outcome("timeout", {"__error__": err}, err)
+        except Exception as exc:  # the graph's own failure: recorded, never raised further
+            err = {"error": type(exc).__name__, "message": str(exc)}
+            if isinstance(exc, GraphRecursionError):
+                err["message"] = str(exc).split("\n")[0]
+            log.warning("run_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id,
+                                             "org_id": run.org_id, "error": err["error"]})
+            emit("error", err)
+            outcome = Outcome("error", {"__error__": err}, err)
+        await self._finish(run, graph, outcome)
+
+    async def _prepare_and_stream(
+        self, run: AgentSession, mapper: ChunkMapper, emit: Any
+    ) -> Pregel[Any, Any, Any, Any]:
+        kwargs = run.kwargs
+        async with self._db() as s:
+            assistant = await s.get(Assistant, run.assistant_id)
+            thread = await s.get(Thread, run.thread_id)
+        if assistant is None:
+            raise LookupError(f"assistant '{run.assistant_id}' was deleted before the run started")
+        if thread is None:
+            raise LookupError(f"thread '{run.thread_id}' was deleted before the run started")
+        config = run_config(
+            assistant_config=assistant.config, thread_config=thread.config, kwargs=kwargs,
+            run_id=run.run_id, thread_id=run.thread_id, assistant_id=assistant.assistant_id,
+            graph_id=assistant.graph_id, metadata=run.metadata_,
+        )
+        graph = await self._registry.build(
+            assistant.graph_id, config, checkpointer=self._checkpoints.saver,
+            store=self._stores.for_org(run.org_id),
+        )
+        latest = await self._checkpoints.latest_id(run.thread_id)
+        if run.attempt <= 1:
+            await self._set(run.run_id, start_checkpoint_id=latest)
+            run.start_checkpoint_id = latest
+            graph_input = run_input(kwargs)
+        elif latest != run.start_checkpoint_id:
+            # A retry after a crash: this run already wrote checkpoints, so continue from the
+            # newest one instead of starting over.
+            graph_input = None
+            config["configurable"].pop("checkpoint_id", None)
+        else:
+            graph_input = run_input(kwargs)
+        context = {**(assistant.context or {}), **(kwargs.get("context") or {})}
+        requested = list(kwargs.get("stream_mode") or ["values"])
+        options: dict[str, Any] = {
+            "stream_mode": graph_modes(requested),
+            "subgraphs": True,
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+            "durability": durability(kwargs),
+        }
+        if context:
+            options["context"] = context
+        async for ns, mode, chunk in self._stream(graph, graph_input, config, options, requested, emit):
+            mapper.handle(ns, mode, chunk)
+        return graph
+
+    async def _stream(
+        self, graph: Pregel[Any, Any, Any, Any], graph_input: Any, config: Any,
+        options: dict[str, Any], requested: list[str], emit: Any,
+    ) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
+        if "events" not in requested:
+            async for item in graph.astream(graph_input, config, **options):
+                yield item
+            return
+        # "events" needs astream_events; the root graph's own stream output arrives inside it
+        # as on_chain_stream events without parents.
+        async for ev in graph.astream_events(graph_input, config, version="v2", **options):
+            if ev.get("event") == "on_chain_stream" and not ev.get("parent_ids"):
+                chunk = ev["data"]["chunk"]
+                if isinstance(chunk, tuple) and len(chunk) == 3:
+                    yield chunk
+                    continue
+            emit("events", to_jsonable(ev))
+
+    async def _set(self, run_id: str, **values: Any) -> None:
+        async with self._db() as s:
+            await s.execute(update(AgentSession).where(AgentSession.run_id == run_id).values(**values))
+            await s.commit()
+
+    async def _rollback(self, run: AgentSession) -> None:
+        await self._checkpoints.rollback(run.thread_id, run.start_checkpoint_id)
+        await self._events.flush()
+        async with self._db() as s:
+            await s.execute(delete(AgentSession).where(AgentSession.run_id == run.run_id))
+            await s.commit()
+        self._events.end(run.run_id, run.thread_id, b"null")
+        graph = await self._state_graph(run)
+        if graph is not None:
+            await self._state.sync_thread(run.thread_id, graph)
+        else:
+            await self._set_thread_status(run.thread_id, "idle")
+
+    async def _state_graph(self, run: AgentSession) -> Pregel[Any, Any, Any, Any] | None:
+        async with self._db() as s:
+            thread = await s.get(Thread, run.thread_id)
+        return None if thread is None else await self._state.graph_for(thread)
+
+    async def _set_thread_status(self, thread_id: str, status: str) -> None:
+        async with self._db() as s:
+            await s.execute(update(Thread).where(Thread.thread_id == thread_id).values(status=status))
+            await s.commit()
+
+    async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome) -> None:
+        """Flush events, store the final status, update the thread, wake waiters, webhook."""
+        await self._events.flush()
+        now = utcnow()
+        async with self._db() as s:
+            await s.execute(
+                update(AgentSession)
+                .where(AgentSession.run_id == run.run_id)
+                .values(status=outcome.status, error=outcome.error, ended_at=now, updated_at=now,
+                        lease_owner=None, lease_expires_at=None)
+            )
+            await s.commit()
+        try:
+            if graph is None:
+                graph = await self._state_graph(run)
+            if graph is not None:
+                await self._state.sync_thread(run.thread_id, graph, error=outcome.status == "error")
+            else:
+                await self._set_thread_status(run.thread_id, "error" if outcome.status == "error" else "idle")
+        except Exception:
+            log.exception("thread_sync_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id})
+        self._events.end(run.run_id, run.thread_id, dumps(outcome.output))
+        await self._events.flush()
+        if run.kwargs.get("webhook"):
+            asyncio.create_task(self._webhook(run, outcome))
+        if run.temporary and run.kwargs.get("on_completion", "delete") == "delete":
+            async with self._db() as s:
+                await s.execute(delete(Thread).where(Thread.thread_id == run.thread_id))
+                await s.commit()
+            await self._checkpoints.delete_thread(run.thread_id)
+
+    async def _webhook(self, run: AgentSession, outcome: Outcome) -> None:
+        url = str(run.kwargs["webhook"])
+        if url.startswith("/"):
+            url = f"http://{self._settings.host}:{self._settings.port}{url}"
+        payload = {
+            "run_id": run.run_id, "thread_id": run.thread_id, "assistant_id": run.assistant_id,
+            "created_at": as_utc(run.created_at), "updated_at": utcnow(), "status": outcome.status,
+            "metadata": run.metadata_, "kwargs": run.kwargs, "multitask_strategy": run.multitask_strategy,
+            "run_started_at": as_utc(run.started_at), "run_ended_at": utcnow(),
+            "webhook_sent_at": utcnow(),
+            "values": outcome.output if outcome.status != "error" else None,
+        }
+        if outcome.error:
+            payload["error"] = outcome.error.get("message")
+        for attempt in range(3):
+            try:
+                async with httpx.AsyncClient(timeout=self._settings.webhook_timeout) as client:
+                    resp = await client.post(url, content=dumps(payload),
+                                             headers={"content-type": "application/json"})
+                if resp.status_code < 500:
+                    return
+            except httpx.HTTPError as exc:
+                log.warning("webhook_failed", extra={"run_id": run.run_id, "error": repr(exc)})
+            await asyncio.sleep(0.5 * 2**attempt)

@@ -1,0 +1,137 @@
+"""The run queue: pending rows in ``agent_sessions``, claimed under a lease.
+
+A claim picks the oldest due run whose thread has nothing running and no older pending run,
+locking it with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL. The partial unique index
+``uq_agent_sessions_one_running`` makes a second running run on one thread impossible even if
+two claims race.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from nexod.db.models import AgentSession
+from nexod.serde import utcnow
+
+TERMINAL = frozenset({"success", "error", "interrupted", "timeout"})
+
+
+class RunQueue:
+    """Claim, renew and release runs."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], *, lease_seconds: float, max_attempts: int) -> None:
+        self._db = db
+        self._lease = timedelta(seconds=lease_seconds)
+        self._max_attempts = max_attempts
+
+    async def claim(self, owner: str, limit: int = 1) -> list[AgentSession]:
+        """Claim up to ``limit`` due runs for ``owner``; empty when none is ready."""
+        now = utcnow()
+        running = aliased(AgentSession)
+        older = aliased(AgentSession)
+        r = AgentSession
+        query = (
+            select(r)
+            .where(r.status == "pending", r.available_at <= now)
+            .where(~exists().where(and_(running.thread_id == r.thread_id, running.status == "running")))
+            .where(
+                ~exists().where(
+                    and_(older.thread_id == r.thread_id, older.status == "pending", older.run_id < r.run_id)
+                )
+            )
+            .order_by(r.run_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=r)
+        )
+        claimed: list[AgentSession] = []
+        async with self._db() as s:
+            try:
+                rows = list((await s.scalars(query)).all())
+                for row in rows:
+                    row.status = "running"
+                    row.lease_owner = owner
+                    row.lease_expires_at = now + self._lease
+                    row.attempt = (row.attempt or 0) + 1
+                    row.started_at = row.started_at or now
+                    row.updated_at = now
+                    claimed.append(row)
+                await s.commit()
+            except (IntegrityError, OperationalError):
+                # Another worker claimed a run of the same thread first (or the row moved).
+                await s.rollback()
+                return []
+        return claimed
+
+    async def renew(self, owner: str, run_ids: list[str]) -> dict[str, str | None]:
+        """Extend the lease of the owner's runs; returns each still-owned run's cancel action."""
+        if not run_ids:
+            return {}
+        now = utcnow()
+        async with self._db() as s:
+            await s.execute(
+                update(AgentSession)
+                .where(AgentSession.run_id.in_(run_ids), AgentSession.lease_owner == owner,
+                       AgentSession.status == "running")
+                .values(lease_expires_at=now + self._lease)
+            )
+            rows = (
+                await s.execute(
+                    select(AgentSession.run_id, AgentSession.cancel_action).where(
+                        AgentSession.run_id.in_(run_ids), AgentSession.lease_owner == owner
+                    )
+                )
+            ).all()
+            await s.commit()
+        return {r[0]: r[1] for r in rows}
+
+    async def release(self, run_id: str, owner: str) -> None:
+        """Give a running run back to the queue (graceful shutdown); it resumes elsewhere."""
+        async with self._db() as s:
+            await s.execute(
+                update(AgentSession)
+                .where(AgentSession.run_id == run_id, AgentSession.lease_owner == owner,
+                       AgentSession.status == "running")
+                .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=utcnow(),
+                        attempt=AgentSession.attempt - 1)
+            )
+            await s.commit()
+
+    async def sweep(self, *, all_running: bool = False) -> tuple[int, list[str]]:
+        """Re-queue runs whose lease expired (every running run when ``all_running``).
+
+        Runs out of attempts end in ``error`` instead; their ids are returned so their threads
+        can be updated. Returns (requeued count, failed run ids).
+        """
+        now = utcnow()
+        cond: list[Any] = [AgentSession.status == "running"]
+        if not all_running:
+            cond.append(AgentSession.lease_expires_at < now)
+        async with self._db() as s:
+            failed = list(
+                (
+                    await s.scalars(
+                        update(AgentSession)
+                        .where(*cond, AgentSession.attempt >= self._max_attempts)
+                        .values(
+                            status="error", lease_owner=None, ended_at=now, updated_at=now,
+                            error={"error": "RunAttemptsExceeded",
+                                   "message": f"run was interrupted {self._max_attempts} times "
+                                              "(worker lost each time); giving up"},
+                        )
+                        .returning(AgentSession.run_id)
+                    )
+                ).all()
+            )
+            res = await s.execute(
+                update(AgentSession)
+                .where(*cond)
+                .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
+            )
+            await s.commit()
+        return int(res.rowcount or 0), failed  # type: ignore[attr-defined]

@@ -1,0 +1,310 @@
+"""Run operations behind the API: create (with multitask rules), read, cancel, join, stream."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexod.db.models import AgentSession, Thread
+from nexod.errors import Conflict, InvalidInput, NotFound
+from nexod.events.base import END, Event, EventBus, run_channel
+from nexod.events.log import EventLog
+from nexod.resources.assistants import Assistants
+from nexod.runs.queue import TERMINAL
+from nexod.serde import as_utc, loads, new_id, utcnow
+
+CancelLocal = Callable[[str, str], bool]
+
+
+def run_dict(row: AgentSession) -> dict[str, Any]:
+    """The wire form of a run."""
+    return {
+        "run_id": row.run_id,
+        "thread_id": row.thread_id,
+        "assistant_id": row.assistant_id,
+        "created_at": as_utc(row.created_at),
+        "updated_at": as_utc(row.updated_at),
+        "status": row.status,
+        "metadata": row.metadata_,
+        "kwargs": row.kwargs,
+        "multitask_strategy": row.multitask_strategy,
+    }
+
+
+class Runs:
+    """Create, read, cancel and follow runs within one organisation."""
+
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        assistants: Assistants,
+        events: EventLog,
+        bus: EventBus,
+        *,
+        wake: Callable[[], None],
+        cancel_local: CancelLocal,
+    ) -> None:
+        self._db = db
+        self._assistants = assistants
+        self._events = events
+        self._bus = bus
+        self._wake = wake
+        self._cancel_local = cancel_local
+
+    async def create(
+        self, org_id: str, thread_id: str | None, payload: dict[str, Any]
+    ) -> AgentSession:
+        """Queue a run. ``thread_id=None`` makes a stateless run on a temporary thread.
+
+        Raises NotFound (assistant, or thread with ``if_not_exists=reject``) and Conflict
+        (busy thread with ``multitask_strategy=reject``); on error nothing is written.
+        """
+        assistant = await self._assistants.get(org_id, payload["assistant_id"])
+        command = payload.get("command")
+        if thread_id is None and command and command.get("resume") is not None:
+            raise InvalidInput("You must provide a thread_id when resuming.", field="command")
+        if payload.get("input") is not None and command:
+            raise InvalidInput("send either input or command, not both", field="command")
+        now = utcnow()
+        run_id = new_id()
+        strategy = payload.get("multitask_strategy") or "enqueue"
+        kwargs = {k: v for k, v in payload.items()
+                  if k not in ("assistant_id", "metadata", "multitask_strategy", "if_not_exists",
+                               "after_seconds")}
+        temporary = thread_id is None
+        if temporary:
+            kwargs.setdefault("on_completion", "delete")
+            thread_id = str(uuid.uuid4())
+        kwargs["temporary"] = temporary
+        run = AgentSession(
+            run_id=run_id, org_id=org_id, thread_id=thread_id, assistant_id=assistant.assistant_id,
+            status="pending", metadata_=payload.get("metadata") or {}, kwargs=kwargs,
+            multitask_strategy=strategy, created_at=now, updated_at=now,
+            available_at=now + timedelta(seconds=float(payload.get("after_seconds") or 0)),
+            attempt=0, temporary=temporary,
+        )
+        to_cancel: list[str] = []
+        async with self._db() as s:
+            stamp = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
+            # Taking the thread row's write lock first serialises run creation per thread,
+            # so two concurrent creates cannot both see an idle thread.
+            res = await s.execute(
+                update(Thread).where(Thread.thread_id == thread_id, Thread.org_id == org_id)
+                .values(updated_at=now)
+            )
+            if res.rowcount == 0:  # type: ignore[attr-defined]
+                if not temporary and payload.get("if_not_exists", "reject") != "create":
+                    raise NotFound("thread", thread_id)
+                s.add(Thread(thread_id=thread_id, org_id=org_id, status="busy", metadata_=stamp,
+                             config={}, values=None, interrupts={}, created_at=now, updated_at=now))
+                try:
+                    await s.flush()
+                except IntegrityError as exc:
+                    raise Conflict(f"thread '{thread_id}' was created concurrently; retry") from exc
+            else:
+                thread = await s.get(Thread, thread_id)
+                assert thread is not None
+                active = list(
+                    (
+                        await s.scalars(
+                            select(AgentSession.run_id).where(
+                                AgentSession.thread_id == thread_id,
+                                AgentSession.status.in_(("pending", "running")),
+                            )
+                        )
+                    ).all()
+                )
+                if active and strategy == "reject":
+                    raise Conflict(
+                        f"Thread '{thread_id}' is already running a task. Wait for it to finish "
+                        "or choose a different multitask strategy (enqueue, interrupt, rollback)."
+                    )
+                if active and strategy in ("interrupt", "rollback"):
+                    to_cancel = active
+                thread.metadata_ = {**thread.metadata_, **stamp}
+                thread.status = "busy"
+            s.add(run)
+            await s.commit()
+        for rid in to_cancel:
+            await self._cancel(org_id, rid, strategy)
+        self._wake()
+        return run
+
+    async def get(self, org_id: str, thread_id: str | None, run_id: str) -> AgentSession:
+        """One run; NotFound when missing, on another thread, or another tenant's."""
+        async with self._db() as s:
+            row = await s.get(AgentSession, run_id, populate_existing=True)
+        if row is None or row.org_id != org_id or (thread_id is not None and row.thread_id != thread_id):
+            raise NotFound("run", run_id)
+        return row
+
+    async def list(
+        self, org_id: str, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None
+    ) -> list[AgentSession]:
+        """Runs of a thread, newest first."""
+        async with self._db() as s:
+            thread = await s.get(Thread, thread_id)
+            if thread is None or thread.org_id != org_id:
+                raise NotFound("thread", thread_id)
+            q = select(AgentSession).where(AgentSession.thread_id == thread_id, AgentSession.org_id == org_id)
+            if status:
+                q = q.where(AgentSession.status == status)
+            q = q.order_by(AgentSession.run_id.desc()).limit(limit).offset(offset)
+            return list((await s.scalars(q)).all())
+
+    async def delete(self, org_id: str, thread_id: str, run_id: str) -> None:
+        """Delete a finished run and its events; Conflict while it is active."""
+        run = await self.get(org_id, thread_id, run_id)
+        if run.status in ("pending", "running"):
+            raise Conflict(f"run '{run_id}' is {run.status}; cancel it before deleting it")
+        async with self._db() as s:
+            await s.execute(delete(AgentSession).where(AgentSession.run_id == run_id))
+            await s.commit()
+
+    async def cancel(self, org_id: str, thread_id: str | None, run_id: str, action: str) -> None:
+        """Cancel a pending or running run (``interrupt`` keeps progress, ``rollback`` undoes it)."""
+        await self.get(org_id, thread_id, run_id)
+        await self._cancel(org_id, run_id, action)
+
+    async def _cancel(self, org_id: str, run_id: str, action: str) -> None:
+        now = utcnow()
+        async with self._db() as s:
+            run_thread = await s.scalar(select(AgentSession.thread_id).where(AgentSession.run_id == run_id))
+            if run_thread is None:
+                return
+            # A pending run never started: settle it here.
+            if action == "rollback":
+                res = await s.execute(
+                    delete(AgentSession).where(AgentSession.run_id == run_id, AgentSession.status == "pending")
+                )
+            else:
+                res = await s.execute(
+                    update(AgentSession)
+                    .where(AgentSession.run_id == run_id, AgentSession.status == "pending")
+                    .values(status="interrupted", updated_at=now, ended_at=now)
+                )
+            if res.rowcount:  # type: ignore[attr-defined]
+                await s.commit()
+                self._events.end(run_id, run_thread, b"{}")
+                await self._settle_thread_if_idle(run_thread)
+                return
+            await s.execute(
+                update(AgentSession)
+                .where(AgentSession.run_id == run_id, AgentSession.status == "running")
+                .values(cancel_action=action, updated_at=now)
+            )
+            await s.commit()
+        self._cancel_local(run_id, action)
+
+    async def _settle_thread_if_idle(self, thread_id: str) -> None:
+        """After cancelling a pending run, a thread with nothing else queued is no longer busy."""
+        async with self._db() as s:
+            active = await s.scalar(
+                select(AgentSession.run_id).where(
+                    AgentSession.thread_id == thread_id, AgentSession.status.in_(("pending", "running"))
+                ).limit(1)
+            )
+            if active is None:
+                await s.execute(
+                    update(Thread).where(Thread.thread_id == thread_id, Thread.status == "busy")
+                    .values(status="idle")
+                )
+                await s.commit()
+
+    async def cancel_many(
+        self, org_id: str, *, thread_id: str | None, run_ids: list[str] | None, status: str | None,
+        action: str,
+    ) -> None:
+        """Cancel runs by ids on a thread, or every run in a status (pending / running / all)."""
+        async with self._db() as s:
+            q = select(AgentSession.run_id).where(AgentSession.org_id == org_id)
+            if run_ids:
+                q = q.where(AgentSession.run_id.in_(run_ids))
+                if thread_id:
+                    q = q.where(AgentSession.thread_id == thread_id)
+            else:
+                wanted = ("pending", "running") if status == "all" else (status,)
+                q = q.where(AgentSession.status.in_(wanted))
+            ids = list((await s.scalars(q)).all())
+        for rid in ids:
+            await self._cancel(org_id, rid, action)
+
+    def output_of(self, run: AgentSession, thread: Thread | None) -> Any:
+        """The final output of a finished run, rebuilt from the database."""
+        if run.status in ("error", "timeout"):
+            return {"__error__": run.error or {"error": run.status, "message": run.status}}
+        if thread is None:
+            return {}
+        values = thread.values if thread.values is not None else {}
+        intr = [i for lst in (thread.interrupts or {}).values() for i in lst]
+        if intr and isinstance(values, dict):
+            return {**values, "__interrupt__": intr}
+        return values
+
+    async def join(self, org_id: str, thread_id: str | None, run_id: str) -> AsyncIterator[Any]:
+        """Wait for a run to end; yields None as a keep-alive tick, then the final output."""
+        run = await self.get(org_id, thread_id, run_id)
+        async with self._bus.subscribe(run_channel(run_id)) as sub:
+            run = await self.get(org_id, thread_id, run_id)
+            while run.status not in TERMINAL:
+                ev = await sub.get(timeout=5.0)
+                if ev is None:
+                    yield None
+                    try:
+                        run = await self.get(org_id, thread_id, run_id)
+                    except NotFound:  # rolled back
+                        yield {}
+                        return
+                    continue
+                if ev.event == END:
+                    yield loads(ev.data)
+                    return
+        async with self._db() as s:
+            thread = await s.get(Thread, run.thread_id)
+        yield self.output_of(run, thread)
+
+    async def stream(
+        self, org_id: str, thread_id: str | None, run_id: str, *, after: int | None,
+        heartbeat: float,
+    ) -> AsyncIterator[Event | None]:
+        """Events of a run: stored ones after ``after`` (None: only new ones), then live ones.
+
+        Yields None when ``heartbeat`` seconds pass with nothing to send; ends with the run.
+        """
+        async with self._bus.subscribe(run_channel(run_id)) as sub:
+            run = await self.get(org_id, thread_id, run_id)
+            last = -1
+            if after is not None:
+                for ev in await self._events.read(org_id, run_id, after):
+                    last = ev.seq
+                    yield ev
+            elif run.status not in TERMINAL:
+                last = await self._events.last_seq(run_id)
+            if run.status in TERMINAL:
+                return
+            while True:
+                ev = await sub.get(timeout=heartbeat)
+                if ev is None:
+                    yield None
+                    try:
+                        run = await self.get(org_id, thread_id, run_id)
+                    except NotFound:
+                        return
+                    if run.status in TERMINAL:
+                        for late in await self._events.read(org_id, run_id, last):
+                            last = late.seq
+                            yield late
+                        return
+                    continue
+                if ev.event == END:
+                    return
+                if ev.seq <= last:
+                    continue
+                last = ev.seq
+                yield ev

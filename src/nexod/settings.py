@@ -1,0 +1,109 @@
+"""One settings object for the whole program.
+
+Values come from ``NEXOD_*`` environment variables, then an optional ``.env`` file. Nothing
+reads the environment anywhere else: :func:`load_settings` builds a :class:`Settings` once and
+it is passed down from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nexod.errors import ConfigError
+
+LOCAL_ORG = "local"
+"""The single organisation every row belongs to in embedded mode."""
+
+
+class Settings(BaseSettings):
+    """Every knob Nexod has. Embedded mode needs none of them set."""
+
+    model_config = SettingsConfigDict(env_prefix="NEXOD_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".nexod"), description="Folder for embedded data (SQLite files).")
+    database_url: str | None = Field(
+        None,
+        description="postgresql://… switches storage to PostgreSQL; unset means SQLite in data_dir.",
+    )
+    config: Path | None = Field(
+        None, description="Graph config file; default nexod.json, else langgraph.json, in the cwd."
+    )
+    host: str = Field("127.0.0.1", description="Address `nexod serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `nexod serve` listens on.")
+    workers: int = Field(
+        16, ge=0, le=1024, description="Runs executed at once by this process (0: API only)."
+    )
+    run_timeout: float = Field(3600.0, gt=0, description="Seconds before a running run times out.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Attempts before a run ends in error.")
+    lease_seconds: float = Field(
+        30.0, gt=1, description="How long a worker's claim on a run lasts without a heartbeat."
+    )
+    poll_interval: float = Field(
+        1.0, gt=0, description="Seconds between queue polls when nothing wakes the worker."
+    )
+    heartbeat_interval: float = Field(
+        5.0, gt=0, description="Seconds between keep-alive lines on idle streams and waits."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("expected a postgresql://user:pass@host:port/db URL, or unset for SQLite")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when storage is PostgreSQL rather than the embedded SQLite files."""
+        return self.database_url is not None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy's async engine."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'nexod.db').as_posix()}"
+        rest = self.database_url.split("://", 1)[1]
+        return f"postgresql+psycopg://{rest}"
+
+    @property
+    def libpq_url(self) -> str:
+        """The URL in libpq form, for psycopg and the LangGraph Postgres checkpointer."""
+        assert self.database_url is not None
+        return "postgresql://" + self.database_url.split("://", 1)[1]
+
+    def resolve_config_path(self) -> Path | None:
+        """The graph config file in use: the setting, else nexod.json, else langgraph.json."""
+        if self.config is not None:
+            if not self.config.is_file():
+                raise ConfigError(
+                    f"NEXOD_CONFIG / --config: file {self.config} does not exist; expected a "
+                    "nexod.json or langgraph.json file"
+                )
+            return self.config
+        for name in ("nexod.json", "langgraph.json"):
+            if Path(name).is_file():
+                return Path(name)
+        return None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, turning validation errors into ConfigError.
+
+    The message names each offending ``NEXOD_*`` variable and what it expects.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            problems.append(f"NEXOD_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from exc
