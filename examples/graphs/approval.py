@@ -8,7 +8,9 @@ or ask a person through ``interrupt()``. Resume the thread with
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal, TypedDict
+from typing import Literal
+
+from typing_extensions import TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt

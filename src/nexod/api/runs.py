@@ -15,6 +15,7 @@ from nexod.db.models import AgentSession
 from nexod.errors import InvalidInput
 from nexod.events.base import Event
 from nexod.runs.service import run_dict
+from nexod.runs.streaming import STREAM_MODES
 
 router = APIRouter(tags=["runs"])
 
@@ -39,10 +40,19 @@ def _parse_last_event_id(value: str | None) -> int | None:
                            field="Last-Event-ID") from None
 
 
-async def _filtered(events: AsyncIterator[Event | None], modes: list[str] | None) -> AsyncIterator[Event | None]:
-    wanted = set(modes or ())
+def _wanted_modes(modes: list[str] | None) -> set[str]:
+    # The SDK sends `stream_mode=` (empty) when no mode was chosen: that means every mode.
+    wanted = {m for m in modes or () if m}
+    unknown = wanted - STREAM_MODES
+    if unknown:
+        raise InvalidInput(f"unknown stream_mode {sorted(unknown)}; choose from {sorted(STREAM_MODES)}",
+                           field="stream_mode")
     if "messages-tuple" in wanted:
         wanted.add("messages")
+    return wanted
+
+
+async def _filtered(events: AsyncIterator[Event | None], wanted: set[str]) -> AsyncIterator[Event | None]:
     async for ev in events:
         if ev is None or not wanted or ev.event in ("metadata", "error"):
             yield ev
@@ -136,12 +146,13 @@ async def join_stream(
 ) -> Response:
     run = await core.runs.get(org, thread_id, run_id)
     after = _parse_last_event_id(last_event_id)
+    wanted = _wanted_modes(stream_mode)
 
     async def cancel() -> None:
         await core.runs.cancel(org, None, run.run_id, "interrupt")
 
     events = core.runs.stream(org, thread_id, run_id, after=after, heartbeat=core.settings.heartbeat_interval)
-    return sse_response(_filtered(events, stream_mode), headers=_locations(run, False, "stream"),
+    return sse_response(_filtered(events, wanted), headers=_locations(run, False, "stream"),
                         on_disconnect=cancel if cancel_on_disconnect else None)
 
 

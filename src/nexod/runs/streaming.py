@@ -80,6 +80,8 @@ class ChunkMapper:
                     self._partial[mid] = msg
                 else:
                     self._partial[mid] = self._partial[mid] + msg
+                    if not msg.content and not getattr(msg, "tool_call_chunks", None):
+                        return  # nothing new to show (e.g. the closing empty chunk)
                 self._emit("messages/partial", [to_jsonable(self._partial[mid])])
             else:
                 if mid not in self._partial:

@@ -1,0 +1,37 @@
+# One command surface: make run | test | lint | bench. CI calls `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench services install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the server in embedded mode (SQLite under .nexod/) with the example graphs.
+run: $(STAMP)
+	$(BIN)/nexod serve --host 127.0.0.1 --port 8000
+
+## Install test dependencies, start PostgreSQL + Redis (installing them if absent), run every test.
+test: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services:
+	@bash scripts/services.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## Benchmarks (not tests): platform overhead, runs/s, API latency on SQLite and PostgreSQL.
+bench: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache
