@@ -49,7 +49,7 @@ class Server:
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nexod.cli", "serve", "--port", str(self.port), "--config", str(self.config)],
             env=self.env(), stdout=log, stderr=subprocess.STDOUT, cwd=str(self.data_dir),

@@ -12,15 +12,21 @@ from nexod import __version__
 from nexod.api import assistants, meta, runs, store, threads, ws
 from nexod.api.errors import install_error_handlers
 from nexod.core import open_core
+from nexod.graphs.registry import GraphRegistry
 from nexod.settings import Settings
 
 
-def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
-    """Build the app; storage, graphs and workers open when it starts serving."""
+def create_app(
+    settings: Settings, *, run_worker: bool = True, registry: GraphRegistry | None = None
+) -> FastAPI:
+    """Build the app; storage and workers open when it starts serving.
+
+    ``registry`` lets the CLI load (and check) the graphs before the server starts.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_core(settings, run_worker=run_worker) as core:
+        async with open_core(settings, run_worker=run_worker, registry=registry) as core:
             app.state.core = core
             yield
 

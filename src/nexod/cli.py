@@ -35,19 +35,24 @@ def serve(
     import uvicorn
 
     from nexod.app import create_app
+    from nexod.core import load_registry
     from nexod.logs import setup_logging
 
     settings = _settings(host=host, port=port, config=config, workers=workers)
     setup_logging(settings.log_level)
     try:
-        settings.resolve_config_path()
+        registry = load_registry(settings)
     except ConfigError as exc:
         typer.secho(f"nexod: {exc.message}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    where = (settings.database_url and "PostgreSQL") or f"SQLite in {settings.data_dir}/"
-    typer.secho(f"Nexod on http://{settings.host}:{settings.port}  (storage: {where}; docs: /docs)", fg="green", err=True)
+    where = "PostgreSQL" if settings.is_postgres else f"SQLite in {settings.data_dir}/"
+    graphs = ", ".join(registry.ids) or "none (add a nexod.json or langgraph.json)"
+    typer.secho(
+        f"Nexod on http://{settings.host}:{settings.port}  storage: {where}  graphs: {graphs}  docs: /docs",
+        fg="green", err=True,
+    )
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker),
+        create_app(settings, run_worker=not no_worker, registry=registry),
         host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10,
         loop="uvloop" if os.name == "posix" else "auto",
     )

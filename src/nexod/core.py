@@ -49,13 +49,23 @@ class Core:
     worker: Worker | None
 
 
-@asynccontextmanager
-async def open_core(settings: Settings, *, run_worker: bool = True, migrate: bool = True) -> AsyncIterator[Core]:
-    """Open storage, load graphs, start the event writer and (optionally) the run worker."""
+def load_registry(settings: Settings) -> GraphRegistry:
+    """Read the config file and import every graph; ConfigError names what is wrong."""
     graph_config = load_graph_config(settings.resolve_config_path())
     apply_env(graph_config)
     registry = GraphRegistry(graph_config)
     registry.load()
+    return registry
+
+
+@asynccontextmanager
+async def open_core(
+    settings: Settings, *, run_worker: bool = True, migrate: bool = True,
+    registry: GraphRegistry | None = None,
+) -> AsyncIterator[Core]:
+    """Open storage, load graphs, start the event writer and (optionally) the run worker."""
+    if registry is None:
+        registry = load_registry(settings)
     engine = create_engine(settings)
     try:
         if migrate:

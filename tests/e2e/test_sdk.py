@@ -151,7 +151,7 @@ async def test_interrupt_inspect_resume(client: LangGraphClient) -> None:
     assert out["__interrupt__"][0]["value"]["amount"] == 500
     thread = await client.threads.get(t["thread_id"])
     assert thread["status"] == "interrupted"
-    assert list(thread["interrupts"].values())[0][0]["value"]["question"] == "Approve this request?"
+    assert next(iter(thread["interrupts"].values()))[0]["value"]["question"] == "Approve this request?"
     state = await client.threads.get_state(t["thread_id"])
     assert state["next"] == ["review"]
     assert state["tasks"][0]["interrupts"][0]["value"]["request"] == "laptop"

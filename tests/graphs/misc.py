@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing_extensions import TypedDict
-
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
 
 class State(TypedDict, total=False):

@@ -9,10 +9,9 @@ import asyncio
 import operator
 from typing import Annotated
 
-from typing_extensions import TypedDict
-
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
 STEPS = ["s1", "s2", "s3", "s4", "s5"]
 

@@ -35,9 +35,8 @@ async def _pump(ws: WebSocket, thread_id: str | None, run_id: str, last_event_id
             if ev is None:
                 continue
             # data is already JSON: splice it in rather than decode and re-encode it.
-            await ws.send_text(
-                '{"id":%d,"event":%s,"data":%s}' % (ev.seq, orjson.dumps(ev.event).decode(), ev.data.decode())
-            )
+            name = orjson.dumps(ev.event).decode()
+            await ws.send_text(f'{{"id":{ev.seq},"event":{name},"data":{ev.data.decode()}}}')
         await ws.close(code=1000)
     except (WebSocketDisconnect, NexodError):
         return

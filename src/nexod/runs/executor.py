@@ -62,6 +62,7 @@ class Executor:
         self._stores = stores
         self._events = events
         self._state = state
+        self._background: set[asyncio.Task[None]] = set()
 
     async def execute(self, run: AgentSession, cancel_action: dict[str, str]) -> None:
         """Run ``run`` to completion (or until cancelled) and record the result.
@@ -226,7 +227,9 @@ class Executor:
         self._events.end(run.run_id, run.thread_id, dumps(outcome.output))
         await self._events.flush()
         if run.kwargs.get("webhook"):
-            asyncio.create_task(self._webhook(run, outcome))
+            task = asyncio.create_task(self._webhook(run, outcome))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         if run.temporary and run.kwargs.get("on_completion", "delete") == "delete":
             async with self._db() as s:
                 await s.execute(delete(Thread).where(Thread.thread_id == run.thread_id))

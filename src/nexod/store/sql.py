@@ -8,7 +8,8 @@ Filters support exact matches and the comparison operators ``$eq $ne $gt $gte $l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -50,20 +51,23 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": operator.eq, "$ne": operator.ne, "$gt": operator.gt,
+    "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le,
+}
+
+
 def _matches(value: Any, cond: Any) -> bool:
     if isinstance(cond, dict) and cond and all(str(k).startswith("$") for k in cond):
         for op, arg in cond.items():
+            fn = _OPS.get(op)
+            if fn is None:
+                raise InvalidInput(f"unsupported filter operator {op!r}; use one of {sorted(_OPS)}",
+                                   field="filter")
             try:
-                ok = {
-                    "$eq": lambda: value == arg, "$ne": lambda: value != arg,
-                    "$gt": lambda: value > arg, "$gte": lambda: value >= arg,
-                    "$lt": lambda: value < arg, "$lte": lambda: value <= arg,
-                }[op]()
-            except KeyError:
-                raise InvalidInput(f"unsupported filter operator {op!r}", field="filter") from None
+                if not fn(value, arg):
+                    return False
             except TypeError:
-                ok = False
-            if not ok:
                 return False
         return True
     return bool(value == cond)
