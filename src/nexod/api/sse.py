@@ -7,7 +7,7 @@ lines per event, and owning it keeps ids, heartbeats and the SDK's framing exact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi.responses import StreamingResponse
@@ -30,7 +30,7 @@ def sse_response(
     events: AsyncIterator[Event | None],
     *,
     headers: dict[str, str] | None = None,
-    on_disconnect: Callable[[], Awaitable[None]] | None = None,
+    on_disconnect: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> StreamingResponse:
     """Stream run events as SSE; None items become heartbeat comments."""
 
@@ -57,7 +57,7 @@ def sse_response(
 
 def keepalive_json(
     ticks: AsyncIterator[Any], *, headers: dict[str, str] | None = None,
-    on_disconnect: Callable[[], Awaitable[None]] | None = None,
+    on_disconnect: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> StreamingResponse:
     """A JSON body preceded by newlines while waiting (ticks of None), as LangGraph Server does."""
 

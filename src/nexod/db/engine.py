@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from nexod.settings import Settings
 
@@ -40,6 +45,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """The SQL dialect name ("sqlite" or "postgresql") behind a session."""
+    return session.get_bind().dialect.name
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:

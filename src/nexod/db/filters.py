@@ -17,7 +17,8 @@ def json_contains(column: Any, wanted: dict[str, Any] | None, dialect: str) -> C
     if not wanted:
         return true()
     if dialect == "postgresql":
-        return column.op("@>")(cast(literal(orjson.dumps(wanted).decode()), JSONB))
+        contains: ColumnElement[bool] = column.op("@>")(cast(literal(orjson.dumps(wanted).decode()), JSONB))
+        return contains
     clauses = []
     for key, value in wanted.items():
         path = '$."' + key.replace('"', '""') + '"'

@@ -14,7 +14,7 @@ class _QueueSubscription(Subscription):
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
 
-    async def __aiter__(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             yield await self.queue.get()
 
@@ -37,7 +37,7 @@ class MemoryEventBus(EventBus):
                 sub.queue.put_nowait(ev)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:  # type: ignore[override]
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         sub = _QueueSubscription()
         self._subs[channel].add(sub)
         try:

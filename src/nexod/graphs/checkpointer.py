@@ -41,8 +41,8 @@ class Checkpoints:
             await self.saver.adelete_thread(thread_id)
             return
         # Checkpoint ids are UUIDv6, time-ordered, so string order is creation order.
+        saver: Any = self.saver
         if self.kind == "sqlite":
-            saver: Any = self.saver
             async with saver.lock:
                 for table in ("checkpoints", "writes"):
                     await saver.conn.execute(
@@ -51,7 +51,6 @@ class Checkpoints:
                     )
                 await saver.conn.commit()
         else:
-            saver = self.saver
             async with saver.conn.connection() as conn:
                 for table in ("checkpoints", "checkpoint_writes"):
                     await conn.execute(
@@ -75,9 +74,7 @@ class Checkpoints:
                 }
             }
             new_versions = dict(tup.checkpoint.get("channel_versions", {}))
-            saved = await self.saver.aput(
-                target_cfg, tup.checkpoint, {**tup.metadata}, new_versions
-            )
+            saved = await self.saver.aput(target_cfg, tup.checkpoint, tup.metadata, new_versions)
             by_task: dict[str, list[tuple[str, Any]]] = {}
             for task_id, channel, value in tup.pending_writes or []:
                 by_task.setdefault(task_id, []).append((channel, value))
@@ -115,8 +112,8 @@ async def open_checkpoints(settings: Settings) -> AsyncIterator[Checkpoints]:
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path = settings.data_dir / "checkpoints.db"
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            await saver.setup()
-            await saver.conn.execute("PRAGMA synchronous=NORMAL")
-            await saver.conn.execute("PRAGMA busy_timeout=30000")
-            yield Checkpoints(saver, "sqlite")
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as lite:
+            await lite.setup()
+            await lite.conn.execute("PRAGMA synchronous=NORMAL")
+            await lite.conn.execute("PRAGMA busy_timeout=30000")
+            yield Checkpoints(lite, "sqlite")

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexod.db.engine import dialect_of
 from nexod.db.filters import json_contains
 from nexod.db.models import AgentSession, Assistant, AssistantVersion, Thread
 from nexod.errors import Conflict, NotFound
@@ -232,7 +233,7 @@ class Assistants:
     ) -> tuple[list[Assistant], int | None]:
         """Matching assistants and the next offset (None on the last page)."""
         async with self._db() as s:
-            dialect = s.bind.dialect.name
+            dialect = dialect_of(s)
             col = getattr(Assistant, sort_by or "created_at")
             order = col.asc() if sort_order == "asc" else col.desc()
             rows = list(
@@ -255,7 +256,7 @@ class Assistants:
     ) -> int:
         """How many assistants match."""
         async with self._db() as s:
-            dialect = s.bind.dialect.name
+            dialect = dialect_of(s)
             n = await s.scalar(
                 select(func.count())
                 .select_from(Assistant)
@@ -270,7 +271,7 @@ class Assistants:
         """An assistant's versions, newest first."""
         async with self._db() as s:
             row = await self._row(s, org_id, assistant_id)
-            dialect = s.bind.dialect.name
+            dialect = dialect_of(s)
             return list(
                 (
                     await s.scalars(

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexod.db.engine import dialect_of
 from nexod.db.filters import json_contains
 from nexod.db.models import Thread
 from nexod.errors import Conflict, NotFound
@@ -134,7 +135,7 @@ class Threads:
     ) -> tuple[list[Thread], int | None]:
         """Matching threads and the next offset (None on the last page)."""
         async with self._db() as s:
-            dialect = s.bind.dialect.name
+            dialect = dialect_of(s)
             col = getattr(Thread, sort_by or "created_at")
             order = col.asc() if sort_order == "asc" else col.desc()
             rows = list(
@@ -157,7 +158,7 @@ class Threads:
     ) -> int:
         """How many threads match."""
         async with self._db() as s:
-            dialect = s.bind.dialect.name
+            dialect = dialect_of(s)
             n = await s.scalar(
                 select(func.count())
                 .select_from(Thread)

@@ -144,7 +144,7 @@ class Runs:
             raise NotFound("run", run_id)
         return row
 
-    async def list(
+    async def list_runs(
         self, org_id: str, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None
     ) -> list[AgentSession]:
         """Runs of a thread, newest first."""
@@ -289,8 +289,8 @@ class Runs:
             if run.status in TERMINAL:
                 return
             while True:
-                ev = await sub.get(timeout=heartbeat)
-                if ev is None:
+                live = await sub.get(timeout=heartbeat)
+                if live is None:
                     yield None
                     try:
                         run = await self.get(org_id, thread_id, run_id)
@@ -302,9 +302,9 @@ class Runs:
                             yield late
                         return
                     continue
-                if ev.event == END:
+                if live.event == END:
                     return
-                if ev.seq <= last:
+                if live.seq <= last:
                     continue
-                last = ev.seq
-                yield ev
+                last = live.seq
+                yield live

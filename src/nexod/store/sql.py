@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import operator
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langgraph.store.base import (
@@ -29,9 +29,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nexod.db.engine import dialect_of
 from nexod.db.models import StoreItem
 from nexod.errors import InvalidInput
-from nexod.serde import as_utc, utcnow
+from nexod.serde import utcnow
 
 SEP = "."
 
@@ -45,6 +46,10 @@ def encode_namespace(namespace: tuple[str, ...]) -> str:
                 field="namespace",
             )
     return SEP.join(namespace)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _escape_like(text: str) -> str:
@@ -122,7 +127,7 @@ class SqlStore(BaseStore):
     def _item(row: StoreItem, cls: type[Item] = Item, **extra: Any) -> Any:
         return cls(
             namespace=tuple(row.prefix.split(SEP)), key=row.key, value=row.value,
-            created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at), **extra,
+            created_at=_utc(row.created_at), updated_at=_utc(row.updated_at), **extra,
         )
 
     async def _refresh(self, s: AsyncSession, rows: list[StoreItem]) -> None:
@@ -164,7 +169,7 @@ class SqlStore(BaseStore):
             "created_at": now, "updated_at": now, "ttl_minutes": ttl,
             "expires_at": now + timedelta(minutes=ttl) if ttl else None,
         }
-        ins = pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert
+        ins = pg_insert if dialect_of(s) == "postgresql" else sqlite_insert
         stmt = ins(StoreItem).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["org_id", "prefix", "key"],
