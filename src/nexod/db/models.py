@@ -127,7 +127,6 @@ class AgentSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     cancel_action: Mapped[str | None] = mapped_column(String(16))
-    start_checkpoint_id: Mapped[str | None] = mapped_column(String(64))
     temporary: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
 
     __table_args__ = (

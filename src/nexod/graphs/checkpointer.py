@@ -25,11 +25,19 @@ class Checkpoints:
         self.saver = saver
         self.kind = kind
 
-    async def latest_id(self, thread_id: str) -> str | None:
-        """The id of the thread's newest root checkpoint, or None for a fresh thread."""
+    async def latest_run_id(self, thread_id: str) -> str | None:
+        """The run that wrote the thread's newest root checkpoint (None for a fresh thread)."""
         cfg: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         tup = await self.saver.aget_tuple(cfg)
-        return None if tup is None else str(tup.config["configurable"]["checkpoint_id"])
+        return None if tup is None else tup.metadata.get("run_id")
+
+    async def before_run(self, thread_id: str, run_id: str) -> str | None:
+        """The newest root checkpoint not written by ``run_id``: the thread as it was before."""
+        cfg: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        async for tup in self.saver.alist(cfg):
+            if tup.metadata.get("run_id") != run_id:
+                return str(tup.config["configurable"]["checkpoint_id"])
+        return None
 
     async def delete_thread(self, thread_id: str) -> None:
         """Remove every checkpoint of a thread."""

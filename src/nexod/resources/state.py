@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexod.db.models import AgentSession, Thread
@@ -71,6 +72,29 @@ def snapshot_dict(snap: StateSnapshot) -> dict[str, Any]:
         "checkpoint_id": (snap.config or {}).get("configurable", {}).get("checkpoint_id"),
         "parent_checkpoint_id": (snap.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """What the thread row mirrors from the latest checkpoint."""
+
+    values: Any
+    interrupts: dict[str, Any]
+    pending: bool
+
+    def status(self, *, error: bool = False, busy: bool = False) -> str:
+        """Thread status after a run: error, else interrupted, else busy (queued runs), else idle."""
+        if error:
+            return "error"
+        if self.pending:
+            return "interrupted"
+        return "busy" if busy else "idle"
+
+    def row(self, *, error: bool = False, busy: bool = False) -> dict[str, Any]:
+        """Column values for the thread row."""
+        now = utcnow()
+        return {"values": self.values, "interrupts": self.interrupts,
+                "status": self.status(error=error, busy=busy), "updated_at": now, "state_updated_at": now}
 
 
 class ThreadState:
@@ -174,30 +198,25 @@ class ThreadState:
         await self.sync_thread(thread_id, graph)
         return {"checkpoint": checkpoint_ref(cfg)}
 
-    async def sync_thread(
-        self, thread_id: str, graph: Pregel[Any, Any, Any, Any], *, error: bool = False,
-        busy: bool = False,
-    ) -> None:
-        """Copy the latest values and interrupts onto the thread row and set its status."""
+    async def summary(self, thread_id: str, graph: Pregel[Any, Any, Any, Any]) -> ThreadSummary:
+        """The latest values and interrupts of a thread, read from its checkpoints."""
         snap = await graph.aget_state(self._config(thread_id))
         interrupts: dict[str, Any] = {}
         for t in snap.tasks:
             if t.interrupts:
                 interrupts[t.id] = [interrupt_dict(i) for i in t.interrupts]
-        if error:
-            status = "error"
-        elif snap.next or interrupts:
-            status = "interrupted"
-        elif busy:
-            status = "busy"
-        else:
-            status = "idle"
+        values = to_jsonable(snap.values) if snap.config else None
+        return ThreadSummary(values, interrupts, bool(snap.next or interrupts))
+
+    async def sync_thread(
+        self, thread_id: str, graph: Pregel[Any, Any, Any, Any], *, error: bool = False,
+        busy: bool = False,
+    ) -> None:
+        """Copy the latest values and interrupts onto the thread row and set its status."""
+        summary = await self.summary(thread_id, graph)
         async with self._db() as s:
-            row = await s.get(Thread, thread_id)
-            if row is None:
-                return
-            row.values = to_jsonable(snap.values) if snap.config else None
-            row.interrupts = interrupts
-            row.status = status
-            row.updated_at = row.state_updated_at = utcnow()
+            await s.execute(
+                update(Thread).where(Thread.thread_id == thread_id)
+                .values(**summary.row(error=error, busy=busy))
+            )
             await s.commit()

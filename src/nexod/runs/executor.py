@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexod.db.models import AgentSession, Assistant, Thread
@@ -69,7 +69,8 @@ class Executor:
 
         ``cancel_action[run_id]`` is set by the worker before it cancels the task.
         """
-        seq = await self._events.last_seq(run.run_id)
+        # Event ids continue across attempts, so a rejoining client never sees one twice.
+        seq = 0 if run.attempt <= 1 else await self._events.last_seq(run.run_id)
         kwargs = run.kwargs
 
         def emit(name: str, data: Any) -> None:
@@ -130,12 +131,7 @@ class Executor:
             assistant.graph_id, config, checkpointer=self._checkpoints.saver,
             store=self._stores.for_org(run.org_id),
         )
-        latest = await self._checkpoints.latest_id(run.thread_id)
-        if run.attempt <= 1:
-            await self._set(run.run_id, start_checkpoint_id=latest)
-            run.start_checkpoint_id = latest
-            graph_input = run_input(kwargs)
-        elif latest != run.start_checkpoint_id:
+        if run.attempt > 1 and await self._checkpoints.latest_run_id(run.thread_id) == run.run_id:
             # A retry after a crash: this run already wrote checkpoints, so continue from the
             # newest one instead of starting over.
             graph_input = None
@@ -175,13 +171,9 @@ class Executor:
                     continue
             emit("events", to_jsonable(ev))
 
-    async def _set(self, run_id: str, **values: Any) -> None:
-        async with self._db() as s:
-            await s.execute(update(AgentSession).where(AgentSession.run_id == run_id).values(**values))
-            await s.commit()
-
     async def _rollback(self, run: AgentSession) -> None:
-        await self._checkpoints.rollback(run.thread_id, run.start_checkpoint_id)
+        before = await self._checkpoints.before_run(run.thread_id, run.run_id)
+        await self._checkpoints.rollback(run.thread_id, before)
         await self._events.flush()
         async with self._db() as s:
             await s.execute(delete(AgentSession).where(AgentSession.run_id == run.run_id))
@@ -204,8 +196,17 @@ class Executor:
             await s.commit()
 
     async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome) -> None:
-        """Flush events, store the final status, update the thread, wake waiters, webhook."""
+        """Flush events, then in one transaction store the final status and the thread's new
+        state; then wake waiters, call the webhook and drop a temporary thread."""
         await self._events.flush()
+        summary = None
+        try:
+            if graph is None:
+                graph = await self._state_graph(run)
+            if graph is not None:
+                summary = await self._state.summary(run.thread_id, graph)
+        except Exception:
+            log.exception("thread_state_read_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id})
         now = utcnow()
         async with self._db() as s:
             await s.execute(
@@ -214,16 +215,18 @@ class Executor:
                 .values(status=outcome.status, error=outcome.error, ended_at=now, updated_at=now,
                         lease_owner=None, lease_expires_at=None)
             )
-            await s.commit()
-        try:
-            if graph is None:
-                graph = await self._state_graph(run)
-            if graph is not None:
-                await self._state.sync_thread(run.thread_id, graph, error=outcome.status == "error")
+            queued = await s.scalar(
+                select(AgentSession.run_id).where(
+                    AgentSession.thread_id == run.thread_id, AgentSession.status == "pending"
+                ).limit(1)
+            )
+            error, busy = outcome.status == "error", queued is not None
+            if summary is not None:
+                values = summary.row(error=error, busy=busy)
             else:
-                await self._set_thread_status(run.thread_id, "error" if outcome.status == "error" else "idle")
-        except Exception:
-            log.exception("thread_sync_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id})
+                values = {"status": "error" if error else "busy" if busy else "idle", "updated_at": now}
+            await s.execute(update(Thread).where(Thread.thread_id == run.thread_id).values(**values))
+            await s.commit()
         self._events.end(run.run_id, run.thread_id, dumps(outcome.output))
         await self._events.flush()
         if run.kwargs.get("webhook"):

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from nexod.db.models import AgentSession
+from nexod.db.models import AgentSession, Thread
 from nexod.serde import utcnow
 
 TERMINAL = frozenset({"success", "error", "interrupted", "timeout"})
@@ -29,16 +29,17 @@ class RunQueue:
         self._db = db
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
+        self._claim_query = self._build_claim_query()
 
-    async def claim(self, owner: str, limit: int = 1) -> list[AgentSession]:
-        """Claim up to ``limit`` due runs for ``owner``; empty when none is ready."""
-        now = utcnow()
+    @staticmethod
+    def _build_claim_query() -> Any:
+        # Built once: constructing this statement costs more than running it on SQLite.
         running = aliased(AgentSession)
         older = aliased(AgentSession)
         r = AgentSession
-        query = (
+        return (
             select(r)
-            .where(r.status == "pending", r.available_at <= now)
+            .where(r.status == "pending", r.available_at <= bindparam("now"))
             .where(~exists().where(and_(running.thread_id == r.thread_id, running.status == "running")))
             .where(
                 ~exists().where(
@@ -46,13 +47,17 @@ class RunQueue:
                 )
             )
             .order_by(r.run_id)
-            .limit(limit)
+            .limit(bindparam("limit"))
             .with_for_update(skip_locked=True, of=r)
         )
+
+    async def claim(self, owner: str, limit: int = 1) -> list[AgentSession]:
+        """Claim up to ``limit`` due runs for ``owner``; empty when none is ready."""
+        now = utcnow()
         claimed: list[AgentSession] = []
         async with self._db() as s:
             try:
-                rows = list((await s.scalars(query)).all())
+                rows = list((await s.scalars(self._claim_query, {"now": now, "limit": limit})).all())
                 for row in rows:
                     row.status = "running"
                     row.lease_owner = owner
@@ -128,6 +133,14 @@ class RunQueue:
                     )
                 ).all()
             )
+            if failed:
+                await s.execute(
+                    update(Thread)
+                    .where(Thread.thread_id.in_(
+                        select(AgentSession.thread_id).where(AgentSession.run_id.in_(failed))
+                    ))
+                    .values(status="error", updated_at=now)
+                )
             res = await s.execute(
                 update(AgentSession)
                 .where(*cond)

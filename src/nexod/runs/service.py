@@ -94,11 +94,14 @@ class Runs:
             stamp = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
             # Taking the thread row's write lock first serialises run creation per thread,
             # so two concurrent creates cannot both see an idle thread.
-            res = await s.execute(
-                update(Thread).where(Thread.thread_id == thread_id, Thread.org_id == org_id)
-                .values(updated_at=now)
-            )
-            if res.rowcount == 0:  # type: ignore[attr-defined]
+            locked = (
+                await s.execute(
+                    update(Thread).where(Thread.thread_id == thread_id, Thread.org_id == org_id)
+                    .values(updated_at=now, status="busy")
+                    .returning(Thread.metadata_)
+                )
+            ).first()
+            if locked is None:
                 if not temporary and payload.get("if_not_exists", "reject") != "create":
                     raise NotFound("thread", thread_id)
                 s.add(Thread(thread_id=thread_id, org_id=org_id, status="busy", metadata_=stamp,
@@ -108,8 +111,6 @@ class Runs:
                 except IntegrityError as exc:
                     raise Conflict(f"thread '{thread_id}' was created concurrently; retry") from exc
             else:
-                thread = await s.get(Thread, thread_id)
-                assert thread is not None
                 active = list(
                     (
                         await s.scalars(
@@ -127,8 +128,11 @@ class Runs:
                     )
                 if active and strategy in ("interrupt", "rollback"):
                     to_cancel = active
-                thread.metadata_ = {**thread.metadata_, **stamp}
-                thread.status = "busy"
+                meta = locked[0] or {}
+                if any(meta.get(k) != v for k, v in stamp.items()):
+                    await s.execute(
+                        update(Thread).where(Thread.thread_id == thread_id).values(metadata_={**meta, **stamp})
+                    )
             s.add(run)
             await s.commit()
         for rid in to_cancel:
@@ -189,11 +193,14 @@ class Runs:
                     .where(AgentSession.run_id == run_id, AgentSession.status == "pending")
                     .values(status="interrupted", updated_at=now, ended_at=now)
                 )
-            if res.rowcount:  # type: ignore[attr-defined]
+            settled = bool(res.rowcount)  # type: ignore[attr-defined]
+            if settled:
                 await s.commit()
-                self._events.end(run_id, run_thread, b"{}")
-                await self._settle_thread_if_idle(run_thread)
-                return
+        if settled:
+            self._events.end(run_id, run_thread, b"{}")
+            await self._settle_thread_if_idle(run_thread)
+            return
+        async with self._db() as s:
             await s.execute(
                 update(AgentSession)
                 .where(AgentSession.run_id == run_id, AgentSession.status == "running")
@@ -216,6 +223,18 @@ class Runs:
                     .values(status="idle")
                 )
                 await s.commit()
+
+    async def cancel_thread_runs(self, org_id: str, thread_id: str) -> None:
+        """Stop every pending or running run of a thread (before the thread is deleted)."""
+        async with self._db() as s:
+            ids = list((await s.scalars(
+                select(AgentSession.run_id).where(
+                    AgentSession.org_id == org_id, AgentSession.thread_id == thread_id,
+                    AgentSession.status.in_(("pending", "running")),
+                )
+            )).all())
+        for rid in ids:
+            await self._cancel(org_id, rid, "interrupt")
 
     async def cancel_many(
         self, org_id: str, *, thread_id: str | None, run_ids: list[str] | None, status: str | None,

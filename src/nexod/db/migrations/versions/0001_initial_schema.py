@@ -103,7 +103,6 @@ def upgrade() -> None:
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('cancel_action', sa.String(length=16), nullable=True),
-    sa.Column('start_checkpoint_id', sa.String(length=64), nullable=True),
     sa.Column('temporary', sa.Boolean(), server_default=sa.text('(false)'), nullable=False),
     sa.ForeignKeyConstraint(['thread_id'], ['threads.thread_id'], name=op.f('fk_agent_sessions_thread_id_threads'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', name=op.f('pk_agent_sessions'))
