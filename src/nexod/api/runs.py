@@ -111,7 +111,7 @@ async def list_runs(
     status: Literal["pending", "running", "error", "success", "timeout", "interrupted"] | None = None,
     select: list[str] | None = Query(None),
 ) -> Response:
-    rows = await core.runs.list(org, thread_id, limit=limit, offset=offset, status=status)
+    rows = await core.runs.list_runs(org, thread_id, limit=limit, offset=offset, status=status)
     out = [run_dict(r) for r in rows]
     if select:
         out = [{k: v for k, v in d.items() if k in select} for d in out]
