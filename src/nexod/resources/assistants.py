@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nexod.db.engine import dialect_of
 from nexod.db.filters import json_contains
 from nexod.db.models import AgentSession, Assistant, AssistantVersion, Thread
+from nexod.db.paging import count_rows, fetch_page
 from nexod.errors import Conflict, NotFound
 from nexod.graphs.registry import GraphRegistry, default_assistant_id
 from nexod.serde import as_utc, utcnow
@@ -233,22 +234,11 @@ class Assistants:
     ) -> tuple[list[Assistant], int | None]:
         """Matching assistants and the next offset (None on the last page)."""
         async with self._db() as s:
-            dialect = dialect_of(s)
-            col = getattr(Assistant, sort_by or "created_at")
-            order = col.asc() if sort_order == "asc" else col.desc()
-            rows = list(
-                (
-                    await s.scalars(
-                        select(Assistant)
-                        .where(*self._filters(dialect, org_id, metadata, graph_id, name))
-                        .order_by(order, Assistant.assistant_id)
-                        .limit(limit + 1)
-                        .offset(offset)
-                    )
-                ).all()
+            conds = self._filters(dialect_of(s), org_id, metadata, graph_id, name)
+            return await fetch_page(
+                s, select(Assistant).where(*conds), sort=getattr(Assistant, sort_by or "created_at"),
+                tiebreak=Assistant.assistant_id, descending=sort_order != "asc", limit=limit, offset=offset,
             )
-        nxt = offset + limit if len(rows) > limit else None
-        return rows[:limit], nxt
 
     async def count(
         self, org_id: str, *, metadata: dict[str, Any] | None = None, graph_id: str | None = None,
@@ -256,13 +246,7 @@ class Assistants:
     ) -> int:
         """How many assistants match."""
         async with self._db() as s:
-            dialect = dialect_of(s)
-            n = await s.scalar(
-                select(func.count())
-                .select_from(Assistant)
-                .where(*self._filters(dialect, org_id, metadata, graph_id, name))
-            )
-            return int(n or 0)
+            return await count_rows(s, Assistant, self._filters(dialect_of(s), org_id, metadata, graph_id, name))
 
     async def versions(
         self, org_id: str, assistant_id: str, *, metadata: dict[str, Any] | None = None,

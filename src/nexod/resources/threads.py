@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexod.db.engine import dialect_of
 from nexod.db.filters import json_contains
 from nexod.db.models import Thread
+from nexod.db.paging import count_rows, fetch_page
 from nexod.errors import Conflict, NotFound
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.serde import as_utc, utcnow
@@ -135,22 +136,11 @@ class Threads:
     ) -> tuple[list[Thread], int | None]:
         """Matching threads and the next offset (None on the last page)."""
         async with self._db() as s:
-            dialect = dialect_of(s)
-            col = getattr(Thread, sort_by or "created_at")
-            order = col.asc() if sort_order == "asc" else col.desc()
-            rows = list(
-                (
-                    await s.scalars(
-                        select(Thread)
-                        .where(*self._filters(dialect, org_id, metadata, values, ids, status))
-                        .order_by(order, Thread.thread_id)
-                        .limit(limit + 1)
-                        .offset(offset)
-                    )
-                ).all()
+            conds = self._filters(dialect_of(s), org_id, metadata, values, ids, status)
+            return await fetch_page(
+                s, select(Thread).where(*conds), sort=getattr(Thread, sort_by or "created_at"),
+                tiebreak=Thread.thread_id, descending=sort_order != "asc", limit=limit, offset=offset,
             )
-        nxt = offset + limit if len(rows) > limit else None
-        return rows[:limit], nxt
 
     async def count(
         self, org_id: str, *, metadata: dict[str, Any] | None = None,
@@ -158,13 +148,7 @@ class Threads:
     ) -> int:
         """How many threads match."""
         async with self._db() as s:
-            dialect = dialect_of(s)
-            n = await s.scalar(
-                select(func.count())
-                .select_from(Thread)
-                .where(*self._filters(dialect, org_id, metadata, values, None, status))
-            )
-            return int(n or 0)
+            return await count_rows(s, Thread, self._filters(dialect_of(s), org_id, metadata, values, None, status))
 
     async def copy(self, org_id: str, thread_id: str) -> Thread:
         """A new thread with the same metadata, values and full checkpoint history."""
