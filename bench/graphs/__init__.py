@@ -1,0 +1,1 @@
+"""The benchmark's own graphs, served through ``graphs/langgraph.json`` and imported by the peer."""
