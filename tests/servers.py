@@ -41,8 +41,8 @@ class Server:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEXOD_")}
-        env.update(NEXOD_DATA_DIR=str(self.data_dir), NEXOD_HEARTBEAT_INTERVAL="1",
-                   NEXOD_LOG_LEVEL="info", **self.extra_env)
+        env.update(NEXOD_DATA_DIR=str(self.data_dir), NEXOD_HEARTBEAT_INTERVAL="1", NEXOD_LOG_LEVEL="info")
+        env.update(self.extra_env)
         if self.database_url:
             env["NEXOD_DATABASE_URL"] = self.database_url
         return env

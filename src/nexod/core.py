@@ -73,19 +73,19 @@ async def open_core(
         db = sessionmaker(engine)
         async with open_checkpoints(settings) as checkpoints:
             bus = MemoryEventBus()
-            events = EventLog(db, bus)
+            events = EventLog(engine, bus)
             await events.start()
             stores = Stores(db)
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)
-            queue = RunQueue(db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+            queue = RunQueue(engine, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
             worker: Worker | None = None
             if run_worker and settings.workers > 0:
-                executor = Executor(settings, db, registry, checkpoints, stores, events, state)
+                executor = Executor(settings, engine, registry, checkpoints, stores, events, state)
                 worker = Worker(settings, queue, executor)
             runs = Runs(
-                db, assistants, events, bus,
+                engine, assistants, events, bus,
                 wake=worker.wake if worker else (lambda: None),
                 cancel_local=worker.cancel if worker else (lambda _r, _a: False),
             )

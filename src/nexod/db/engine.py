@@ -33,7 +33,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             settings.sqlalchemy_url,
             pool_size=10,
             max_overflow=20,
-            pool_pre_ping=True,
+            # No pre-ping (a round trip per checkout); recycle instead, so connections that a
+            # proxy or the server dropped while idle are replaced.
+            pool_recycle=300,
             # No server-side prepared statements, so transaction-mode poolers (PgBouncer,
             # Supabase) work.
             connect_args={"prepare_threshold": None},
@@ -46,6 +48,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # session while holding one.
         engine = create_async_engine(
             settings.sqlalchemy_url, pool_size=1, max_overflow=0, pool_timeout=60,
+            # Sessions and connections roll back on close already; skip the extra rollback
+            # round trip on every check-in.
+            pool_reset_on_return=None,
             connect_args={"timeout": 30},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexod.db.models import AgentLog
 from nexod.events.base import END, Event, EventBus, run_channel, thread_channel
@@ -33,8 +33,8 @@ class _Item:
 class EventLog:
     """Append run events durably, publish them, and read them back for replay."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
-        self._db = db
+    def __init__(self, engine: AsyncEngine, bus: EventBus) -> None:
+        self._engine = engine
         self._bus = bus
         self._queue: asyncio.Queue[_Item | asyncio.Future[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -96,9 +96,8 @@ class EventLog:
             if i.persist
         ]
         if rows:
-            async with self._db() as s:
-                await s.execute(insert(AgentLog), rows)
-                await s.commit()
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(AgentLog), rows)
         by_channel: dict[str, list[Event]] = defaultdict(list)
         for i in items:
             by_channel[run_channel(i.event.run_id)].append(i.event)
@@ -109,9 +108,9 @@ class EventLog:
 
     async def read(self, org_id: str, run_id: str, after: int) -> list[Event]:
         """Stored events of a run with ``seq > after``, in order."""
-        async with self._db() as s:
+        async with self._engine.connect() as conn:
             rows = (
-                await s.execute(
+                await conn.execute(
                     select(AgentLog.run_id, AgentLog.thread_id, AgentLog.seq, AgentLog.event, AgentLog.data)
                     .where(AgentLog.run_id == run_id, AgentLog.org_id == org_id, AgentLog.seq > after)
                     .order_by(AgentLog.seq)
@@ -121,6 +120,6 @@ class EventLog:
 
     async def last_seq(self, run_id: str) -> int:
         """The highest stored seq of a run (0 when none)."""
-        async with self._db() as s:
-            v = await s.scalar(select(func.max(AgentLog.seq)).where(AgentLog.run_id == run_id))
+        async with self._engine.connect() as conn:
+            v = await conn.scalar(select(func.max(AgentLog.seq)).where(AgentLog.run_id == run_id))
         return int(v or 0)

@@ -106,7 +106,9 @@ async def open_checkpoints(settings: Settings) -> AsyncIterator[Checkpoints]:
             # autocommit for setup's CREATE INDEX CONCURRENTLY; no prepared statements so
             # PgBouncer / Supabase transaction pooling works.
             kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
-            check=AsyncConnectionPool.check_connection,
+            # No per-checkout check (measured +30 % per step); idle connections are recycled.
+            max_idle=300,
+            max_lifetime=1800,
         )
         await pool.open(wait=True)
         try:

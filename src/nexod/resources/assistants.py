@@ -74,6 +74,10 @@ class Assistants:
                 if_exists="do_nothing",
             )
 
+    async def row_in(self, s: AsyncSession, org_id: str, assistant_id: str) -> Assistant:
+        """The assistant, read within the caller's session (graph ids resolve to defaults)."""
+        return await self._row(s, org_id, assistant_id)
+
     async def _row(self, s: AsyncSession, org_id: str, assistant_id: str) -> Assistant:
         aid = self.resolve_id(assistant_id)
         row = await s.get(Assistant, aid)

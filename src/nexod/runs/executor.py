@@ -12,15 +12,17 @@ import httpx
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nexod.db.models import AgentSession, Assistant, Thread
+from nexod.db.models import AgentSession, Thread
+from nexod.db.rows import to_model
 from nexod.events.base import Event
 from nexod.events.log import EventLog
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.graphs.registry import GraphRegistry
 from nexod.resources.state import ThreadState
 from nexod.runs.config import durability, run_config, run_input
+from nexod.runs.queue import Claimed
 from nexod.runs.streaming import ChunkMapper, graph_modes
 from nexod.serde import as_utc, dumps, to_jsonable, utcnow
 from nexod.settings import Settings
@@ -48,7 +50,7 @@ class Executor:
     def __init__(
         self,
         settings: Settings,
-        db: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         registry: GraphRegistry,
         checkpoints: Checkpoints,
         stores: Stores,
@@ -56,19 +58,28 @@ class Executor:
         state: ThreadState,
     ) -> None:
         self._settings = settings
-        self._db = db
+        self._engine = engine
         self._registry = registry
         self._checkpoints = checkpoints
         self._stores = stores
         self._events = events
         self._state = state
         self._background: set[asyncio.Task[None]] = set()
+        self._queued_threads: set[str] = set()
 
-    async def execute(self, run: AgentSession, cancel_action: dict[str, str]) -> None:
+    def has_queued(self, thread_id: str) -> bool:
+        """Whether the run that just finished on ``thread_id`` left another queued behind it."""
+        if thread_id in self._queued_threads:
+            self._queued_threads.discard(thread_id)
+            return True
+        return False
+
+    async def execute(self, claimed: Claimed, cancel_action: dict[str, str]) -> None:
         """Run ``run`` to completion (or until cancelled) and record the result.
 
         ``cancel_action[run_id]`` is set by the worker before it cancels the task.
         """
+        run = claimed.run
         # Event ids continue across attempts, so a rejoining client never sees one twice.
         seq = 0 if run.attempt <= 1 else await self._events.last_seq(run.run_id)
         kwargs = run.kwargs
@@ -87,12 +98,15 @@ class Executor:
         )
         try:
             async with asyncio.timeout(self._settings.run_timeout):
-                graph = await self._prepare_and_stream(run, mapper, emit)
+                graph = await self._prepare_and_stream(claimed, mapper, emit)
             outcome = Outcome("success", mapper.output())
         except asyncio.CancelledError:
             action = cancel_action.get(run.run_id)
             if action is None:  # worker shutting down: release the run so it resumes later
                 raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the cancel was ours and is handled: record the outcome below
             outcome = Outcome("interrupted", mapper.output())
             if action == "rollback":
                 await self._rollback(run)
@@ -112,12 +126,10 @@ class Executor:
         await self._finish(run, graph, outcome)
 
     async def _prepare_and_stream(
-        self, run: AgentSession, mapper: ChunkMapper, emit: Any
+        self, claimed: Claimed, mapper: ChunkMapper, emit: Any
     ) -> Pregel[Any, Any, Any, Any]:
+        run, assistant, thread = claimed.run, claimed.assistant, claimed.thread
         kwargs = run.kwargs
-        async with self._db() as s:
-            assistant = await s.get(Assistant, run.assistant_id)
-            thread = await s.get(Thread, run.thread_id)
         if assistant is None:
             raise LookupError(f"assistant '{run.assistant_id}' was deleted before the run started")
         if thread is None:
@@ -175,9 +187,8 @@ class Executor:
         before = await self._checkpoints.before_run(run.thread_id, run.run_id)
         await self._checkpoints.rollback(run.thread_id, before)
         await self._events.flush()
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(delete(AgentSession).where(AgentSession.run_id == run.run_id))
-            await s.commit()
         self._events.end(run.run_id, run.thread_id, b"null")
         graph = await self._state_graph(run)
         if graph is not None:
@@ -186,14 +197,13 @@ class Executor:
             await self._set_thread_status(run.thread_id, "idle")
 
     async def _state_graph(self, run: AgentSession) -> Pregel[Any, Any, Any, Any] | None:
-        async with self._db() as s:
-            thread = await s.get(Thread, run.thread_id)
-        return None if thread is None else await self._state.graph_for(thread)
+        async with self._engine.connect() as s:
+            found = (await s.execute(select(Thread).where(Thread.thread_id == run.thread_id))).first()
+        return None if found is None else await self._state.graph_for(to_model(Thread, found))
 
     async def _set_thread_status(self, thread_id: str, status: str) -> None:
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(update(Thread).where(Thread.thread_id == thread_id).values(status=status))
-            await s.commit()
 
     async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome) -> None:
         """Flush events, then in one transaction store the final status and the thread's new
@@ -208,7 +218,7 @@ class Executor:
         except Exception:
             log.exception("thread_state_read_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id})
         now = utcnow()
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(
                 update(AgentSession)
                 .where(AgentSession.run_id == run.run_id)
@@ -221,12 +231,13 @@ class Executor:
                 ).limit(1)
             )
             error, busy = outcome.status == "error", queued is not None
+            if busy:
+                self._queued_threads.add(run.thread_id)
             if summary is not None:
                 values = summary.row(error=error, busy=busy)
             else:
                 values = {"status": "error" if error else "busy" if busy else "idle", "updated_at": now}
             await s.execute(update(Thread).where(Thread.thread_id == run.thread_id).values(**values))
-            await s.commit()
         self._events.end(run.run_id, run.thread_id, dumps(outcome.output))
         await self._events.flush()
         if run.kwargs.get("webhook"):
@@ -234,9 +245,8 @@ class Executor:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         if run.temporary and run.kwargs.get("on_completion", "delete") == "delete":
-            async with self._db() as s:
+            async with self._engine.begin() as s:
                 await s.execute(delete(Thread).where(Thread.thread_id == run.thread_id))
-                await s.commit()
             await self._checkpoints.delete_thread(run.thread_id)
 
     async def _webhook(self, run: AgentSession, outcome: Outcome) -> None:

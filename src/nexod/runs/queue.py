@@ -8,25 +8,39 @@ two claims race.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
-from nexod.db.models import AgentSession, Thread
+from nexod.db.models import AgentSession, Assistant, Thread
+from nexod.db.rows import to_model
 from nexod.serde import utcnow
 
 TERMINAL = frozenset({"success", "error", "interrupted", "timeout"})
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed run with the assistant and thread it runs on, read in the claim's transaction.
+
+    ``assistant`` or ``thread`` is None when it was deleted after the run was queued.
+    """
+
+    run: AgentSession
+    assistant: Assistant | None
+    thread: Thread | None
+
+
 class RunQueue:
     """Claim, renew and release runs."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], *, lease_seconds: float, max_attempts: int) -> None:
-        self._db = db
+    def __init__(self, engine: AsyncEngine, *, lease_seconds: float, max_attempts: int) -> None:
+        self._engine = engine
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._claim_query = self._build_claim_query()
@@ -51,26 +65,47 @@ class RunQueue:
             .with_for_update(skip_locked=True, of=r)
         )
 
-    async def claim(self, owner: str, limit: int = 1) -> list[AgentSession]:
+    async def claim(self, owner: str, limit: int = 1) -> list[Claimed]:
         """Claim up to ``limit`` due runs for ``owner``; empty when none is ready."""
         now = utcnow()
-        claimed: list[AgentSession] = []
-        async with self._db() as s:
-            try:
-                rows = list((await s.scalars(self._claim_query, {"now": now, "limit": limit})).all())
-                for row in rows:
-                    row.status = "running"
-                    row.lease_owner = owner
-                    row.lease_expires_at = now + self._lease
-                    row.attempt = (row.attempt or 0) + 1
-                    row.started_at = row.started_at or now
-                    row.updated_at = now
-                    claimed.append(row)
-                await s.commit()
-            except (IntegrityError, OperationalError):
-                # Another worker claimed a run of the same thread first (or the row moved).
-                await s.rollback()
-                return []
+        lease_until = now + self._lease
+        try:
+            async with self._engine.begin() as conn:
+                rows = (await conn.execute(self._claim_query, {"now": now, "limit": limit})).all()
+                if not rows:
+                    return []
+                runs = [to_model(AgentSession, r) for r in rows]
+                ids = [r.run_id for r in runs]
+                await conn.execute(
+                    update(AgentSession)
+                    .where(AgentSession.run_id.in_(ids))
+                    .values(status="running", lease_owner=owner, lease_expires_at=lease_until,
+                            attempt=AgentSession.attempt + 1,
+                            started_at=func.coalesce(AgentSession.started_at, now), updated_at=now)
+                )
+                assistants = {
+                    a.assistant_id: a for a in (
+                        to_model(Assistant, r) for r in (await conn.execute(
+                            select(Assistant).where(Assistant.assistant_id.in_({r.assistant_id for r in runs}))
+                        )).all()
+                    )
+                }
+                threads = {
+                    t.thread_id: t for t in (
+                        to_model(Thread, r) for r in (await conn.execute(
+                            select(Thread).where(Thread.thread_id.in_({r.thread_id for r in runs}))
+                        )).all()
+                    )
+                }
+        except (IntegrityError, OperationalError):
+            # Another worker claimed a run of the same thread first (or the row moved).
+            return []
+        claimed = []
+        for run in runs:
+            run.status, run.lease_owner, run.lease_expires_at = "running", owner, lease_until
+            run.attempt = (run.attempt or 0) + 1
+            run.started_at = run.started_at or now
+            claimed.append(Claimed(run, assistants.get(run.assistant_id), threads.get(run.thread_id)))
         return claimed
 
     async def renew(self, owner: str, run_ids: list[str]) -> dict[str, str | None]:
@@ -78,7 +113,7 @@ class RunQueue:
         if not run_ids:
             return {}
         now = utcnow()
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(
                 update(AgentSession)
                 .where(AgentSession.run_id.in_(run_ids), AgentSession.lease_owner == owner,
@@ -92,12 +127,11 @@ class RunQueue:
                     )
                 )
             ).all()
-            await s.commit()
         return {r[0]: r[1] for r in rows}
 
     async def release(self, run_id: str, owner: str) -> None:
         """Give a running run back to the queue (graceful shutdown); it resumes elsewhere."""
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(
                 update(AgentSession)
                 .where(AgentSession.run_id == run_id, AgentSession.lease_owner == owner,
@@ -105,7 +139,6 @@ class RunQueue:
                 .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=utcnow(),
                         attempt=AgentSession.attempt - 1)
             )
-            await s.commit()
 
     async def sweep(self, *, all_running: bool = False) -> tuple[int, list[str]]:
         """Re-queue runs whose lease expired (every running run when ``all_running``).
@@ -117,7 +150,7 @@ class RunQueue:
         cond: list[Any] = [AgentSession.status == "running"]
         if not all_running:
             cond.append(AgentSession.lease_expires_at < now)
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             failed = list(
                 (
                     await s.scalars(
@@ -146,5 +179,4 @@ class RunQueue:
                 .where(*cond)
                 .values(status="pending", lease_owner=None, lease_expires_at=None, updated_at=now)
             )
-            await s.commit()
-        return int(res.rowcount or 0), failed  # type: ignore[attr-defined]
+        return int(res.rowcount or 0), failed

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from nexod.db.models import AgentSession, Thread
+from nexod.db.models import AgentSession, Assistant, Thread
+from nexod.db.rows import to_model, values_of
 from nexod.errors import Conflict, InvalidInput, NotFound
 from nexod.events.base import END, Event, EventBus, run_channel
 from nexod.events.log import EventLog
@@ -42,7 +43,7 @@ class Runs:
 
     def __init__(
         self,
-        db: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         assistants: Assistants,
         events: EventLog,
         bus: EventBus,
@@ -50,7 +51,7 @@ class Runs:
         wake: Callable[[], None],
         cancel_local: CancelLocal,
     ) -> None:
-        self._db = db
+        self._engine = engine
         self._assistants = assistants
         self._events = events
         self._bus = bus
@@ -65,7 +66,6 @@ class Runs:
         Raises NotFound (assistant, or thread with ``if_not_exists=reject``) and Conflict
         (busy thread with ``multitask_strategy=reject``); on error nothing is written.
         """
-        assistant = await self._assistants.get(org_id, payload["assistant_id"])
         command = payload.get("command")
         if thread_id is None and command and command.get("resume") is not None:
             raise InvalidInput("You must provide a thread_id when resuming.", field="command")
@@ -74,23 +74,30 @@ class Runs:
         now = utcnow()
         run_id = new_id()
         strategy = payload.get("multitask_strategy") or "enqueue"
+        temporary = thread_id is None
         kwargs = {k: v for k, v in payload.items()
                   if k not in ("assistant_id", "metadata", "multitask_strategy", "if_not_exists",
                                "after_seconds")}
-        temporary = thread_id is None
         if temporary:
             kwargs.setdefault("on_completion", "delete")
             thread_id = str(uuid.uuid4())
         kwargs["temporary"] = temporary
-        run = AgentSession(
-            run_id=run_id, org_id=org_id, thread_id=thread_id, assistant_id=assistant.assistant_id,
-            status="pending", metadata_=payload.get("metadata") or {}, kwargs=kwargs,
-            multitask_strategy=strategy, created_at=now, updated_at=now,
-            available_at=now + timedelta(seconds=float(payload.get("after_seconds") or 0)),
-            attempt=0, temporary=temporary,
-        )
         to_cancel: list[str] = []
-        async with self._db() as s:
+        async with self._engine.begin() as s:
+            aid = self._assistants.resolve_id(payload["assistant_id"])
+            found = (await s.execute(
+                select(Assistant).where(Assistant.assistant_id == aid, Assistant.org_id == org_id)
+            )).first()
+            if found is None:
+                raise NotFound("assistant", payload["assistant_id"])
+            assistant = to_model(Assistant, found)
+            run = AgentSession(
+                run_id=run_id, org_id=org_id, thread_id=thread_id, assistant_id=assistant.assistant_id,
+                status="pending", metadata_=payload.get("metadata") or {}, kwargs=kwargs,
+                multitask_strategy=strategy, created_at=now, updated_at=now,
+                available_at=now + timedelta(seconds=float(payload.get("after_seconds") or 0)),
+                attempt=0, temporary=temporary,
+            )
             stamp = {"graph_id": assistant.graph_id, "assistant_id": assistant.assistant_id}
             # Taking the thread row's write lock first serialises run creation per thread,
             # so two concurrent creates cannot both see an idle thread.
@@ -104,10 +111,11 @@ class Runs:
             if locked is None:
                 if not temporary and payload.get("if_not_exists", "reject") != "create":
                     raise NotFound("thread", thread_id)
-                s.add(Thread(thread_id=thread_id, org_id=org_id, status="busy", metadata_=stamp,
-                             config={}, values=None, interrupts={}, created_at=now, updated_at=now))
                 try:
-                    await s.flush()
+                    await s.execute(insert(Thread).values(
+                        thread_id=thread_id, org_id=org_id, status="busy", metadata_=stamp, config={},
+                        values=None, interrupts={}, created_at=now, updated_at=now,
+                    ))
                 except IntegrityError as exc:
                     raise Conflict(f"thread '{thread_id}' was created concurrently; retry") from exc
             else:
@@ -133,8 +141,7 @@ class Runs:
                     await s.execute(
                         update(Thread).where(Thread.thread_id == thread_id).values(metadata_={**meta, **stamp})
                     )
-            s.add(run)
-            await s.commit()
+            await s.execute(insert(AgentSession).values(**values_of(run)))
         for rid in to_cancel:
             await self._cancel(org_id, rid, strategy)
         self._wake()
@@ -142,8 +149,9 @@ class Runs:
 
     async def get(self, org_id: str, thread_id: str | None, run_id: str) -> AgentSession:
         """One run; NotFound when missing, on another thread, or another tenant's."""
-        async with self._db() as s:
-            row = await s.get(AgentSession, run_id, populate_existing=True)
+        async with self._engine.connect() as s:
+            found = (await s.execute(select(AgentSession).where(AgentSession.run_id == run_id))).first()
+        row = None if found is None else to_model(AgentSession, found)
         if row is None or row.org_id != org_id or (thread_id is not None and row.thread_id != thread_id):
             raise NotFound("run", run_id)
         return row
@@ -152,24 +160,23 @@ class Runs:
         self, org_id: str, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None
     ) -> list[AgentSession]:
         """Runs of a thread, newest first."""
-        async with self._db() as s:
-            thread = await s.get(Thread, thread_id)
-            if thread is None or thread.org_id != org_id:
+        async with self._engine.begin() as s:
+            owner = await s.scalar(select(Thread.org_id).where(Thread.thread_id == thread_id))
+            if owner != org_id:
                 raise NotFound("thread", thread_id)
             q = select(AgentSession).where(AgentSession.thread_id == thread_id, AgentSession.org_id == org_id)
             if status:
                 q = q.where(AgentSession.status == status)
             q = q.order_by(AgentSession.run_id.desc()).limit(limit).offset(offset)
-            return list((await s.scalars(q)).all())
+            return [to_model(AgentSession, r) for r in (await s.execute(q)).all()]
 
     async def delete(self, org_id: str, thread_id: str, run_id: str) -> None:
         """Delete a finished run and its events; Conflict while it is active."""
         run = await self.get(org_id, thread_id, run_id)
         if run.status in ("pending", "running"):
             raise Conflict(f"run '{run_id}' is {run.status}; cancel it before deleting it")
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(delete(AgentSession).where(AgentSession.run_id == run_id))
-            await s.commit()
 
     async def cancel(self, org_id: str, thread_id: str | None, run_id: str, action: str) -> None:
         """Cancel a pending or running run (``interrupt`` keeps progress, ``rollback`` undoes it)."""
@@ -178,7 +185,7 @@ class Runs:
 
     async def _cancel(self, org_id: str, run_id: str, action: str) -> None:
         now = utcnow()
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             run_thread = await s.scalar(select(AgentSession.thread_id).where(AgentSession.run_id == run_id))
             if run_thread is None:
                 return
@@ -193,25 +200,22 @@ class Runs:
                     .where(AgentSession.run_id == run_id, AgentSession.status == "pending")
                     .values(status="interrupted", updated_at=now, ended_at=now)
                 )
-            settled = bool(res.rowcount)  # type: ignore[attr-defined]
-            if settled:
-                await s.commit()
+            settled = bool(res.rowcount)
         if settled:
             self._events.end(run_id, run_thread, b"{}")
             await self._settle_thread_if_idle(run_thread)
             return
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             await s.execute(
                 update(AgentSession)
                 .where(AgentSession.run_id == run_id, AgentSession.status == "running")
                 .values(cancel_action=action, updated_at=now)
             )
-            await s.commit()
         self._cancel_local(run_id, action)
 
     async def _settle_thread_if_idle(self, thread_id: str) -> None:
         """After cancelling a pending run, a thread with nothing else queued is no longer busy."""
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             active = await s.scalar(
                 select(AgentSession.run_id).where(
                     AgentSession.thread_id == thread_id, AgentSession.status.in_(("pending", "running"))
@@ -222,11 +226,10 @@ class Runs:
                     update(Thread).where(Thread.thread_id == thread_id, Thread.status == "busy")
                     .values(status="idle")
                 )
-                await s.commit()
 
     async def cancel_thread_runs(self, org_id: str, thread_id: str) -> None:
         """Stop every pending or running run of a thread (before the thread is deleted)."""
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             ids = list((await s.scalars(
                 select(AgentSession.run_id).where(
                     AgentSession.org_id == org_id, AgentSession.thread_id == thread_id,
@@ -241,7 +244,7 @@ class Runs:
         action: str,
     ) -> None:
         """Cancel runs by ids on a thread, or every run in a status (pending / running / all)."""
-        async with self._db() as s:
+        async with self._engine.begin() as s:
             q = select(AgentSession.run_id).where(AgentSession.org_id == org_id)
             if run_ids:
                 q = q.where(AgentSession.run_id.in_(run_ids))
@@ -267,8 +270,11 @@ class Runs:
         return values
 
     async def join(self, org_id: str, thread_id: str | None, run_id: str) -> AsyncIterator[Any]:
-        """Wait for a run to end; yields None as a keep-alive tick, then the final output."""
-        run = await self.get(org_id, thread_id, run_id)
+        """Wait for a run to end; yields None as a keep-alive tick, then the final output.
+
+        The caller has checked that the run exists; the one read here comes after subscribing,
+        so an end published in between is not missed.
+        """
         async with self._bus.subscribe(run_channel(run_id)) as sub:
             run = await self.get(org_id, thread_id, run_id)
             while run.status not in TERMINAL:
@@ -284,9 +290,9 @@ class Runs:
                 if ev.event == END:
                     yield loads(ev.data)
                     return
-        async with self._db() as s:
-            thread = await s.get(Thread, run.thread_id)
-        yield self.output_of(run, thread)
+        async with self._engine.connect() as s:
+            found = (await s.execute(select(Thread).where(Thread.thread_id == run.thread_id))).first()
+        yield self.output_of(run, None if found is None else to_model(Thread, found))
 
     async def stream(
         self, org_id: str, thread_id: str | None, run_id: str, *, after: int | None,

@@ -62,7 +62,7 @@ class ChunkMapper:
         if mode == "values" and root:
             self.last_values = chunk
         if mode in self.requested:
-            self._emit(self._name(mode, ns), to_jsonable(chunk))
+            self._emit(self._name(mode, ns), chunk)  # serialised once, by the emitter
 
     def _messages(self, ns: tuple[str, ...], item: Any) -> None:
         msg, meta = item
@@ -71,22 +71,22 @@ class ChunkMapper:
         else:
             name_ns = ()
         if "messages-tuple" in self.requested:
-            self._emit(self._name("messages", name_ns), [to_jsonable(msg), to_jsonable(meta)])
+            self._emit(self._name("messages", name_ns), [msg, meta])
         if "messages" in self.requested and isinstance(msg, BaseMessage):
             mid = msg.id or ""
             if isinstance(msg, BaseMessageChunk):
                 if mid not in self._partial:
-                    self._emit("messages/metadata", {mid: {"metadata": to_jsonable(meta)}})
+                    self._emit("messages/metadata", {mid: {"metadata": meta}})
                     self._partial[mid] = msg
                 else:
                     self._partial[mid] = self._partial[mid] + msg
                     if not msg.content and not getattr(msg, "tool_call_chunks", None):
                         return  # nothing new to show (e.g. the closing empty chunk)
-                self._emit("messages/partial", [to_jsonable(self._partial[mid])])
+                self._emit("messages/partial", [self._partial[mid]])
             else:
                 if mid not in self._partial:
-                    self._emit("messages/metadata", {mid: {"metadata": to_jsonable(meta)}})
-                self._emit("messages/complete", [to_jsonable(msg)])
+                    self._emit("messages/metadata", {mid: {"metadata": meta}})
+                self._emit("messages/complete", [msg])
 
     def output(self) -> Any:
         """What ``/wait`` and ``/join`` return: final values, plus ``__interrupt__`` if any."""

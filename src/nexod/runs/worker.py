@@ -9,9 +9,8 @@ import os
 import socket
 import uuid
 
-from nexod.db.models import AgentSession
 from nexod.runs.executor import Executor
-from nexod.runs.queue import RunQueue
+from nexod.runs.queue import Claimed, RunQueue
 from nexod.settings import Settings
 
 log = logging.getLogger("nexod.worker")
@@ -34,6 +33,10 @@ class Worker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_actions: dict[str, str] = {}
         self._loops: list[asyncio.Task[None]] = []
+        # True when runs may be waiting that we could not take (we were full, or a claim
+        # filled its whole batch): a finishing run then triggers a claim. Otherwise a claim
+        # after each run would mostly find nothing.
+        self._backlog = False
 
     @property
     def in_flight(self) -> int:
@@ -41,7 +44,8 @@ class Worker:
         return len(self._tasks)
 
     def wake(self) -> None:
-        """Tell the claim loop a run may be ready (called when runs are created or finish)."""
+        """Tell the claim loop a run may be ready (called when a run is created)."""
+        self._backlog = True
         self._wake.set()
 
     async def start(self, *, recover_all: bool) -> None:
@@ -85,28 +89,34 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             free = capacity - len(self._tasks)
-            runs: list[AgentSession] = []
+            runs: list[Claimed] = []
             if free > 0:
+                batch = min(free, 8)
+                self._backlog = False
                 try:
-                    runs = await self._queue.claim(self.worker_id, limit=min(free, 8))
+                    runs = await self._queue.claim(self.worker_id, limit=batch)
                 except Exception:
+                    self._backlog = True
                     log.exception("claim_failed")
-            for run in runs:
-                self._spawn(run)
-            if runs and len(runs) == min(free, 8):
-                continue  # maybe more are ready
+                for claimed in runs:
+                    self._spawn(claimed)
+                if len(runs) == batch:
+                    self._backlog = True
+                    continue  # maybe more are ready
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
 
-    def _spawn(self, run: AgentSession) -> None:
-        task = asyncio.create_task(self._execute(run), name=f"nexod-run-{run.run_id}")
+    def _spawn(self, claimed: Claimed) -> None:
+        run = claimed.run
+        task = asyncio.create_task(self._execute(claimed), name=f"nexod-run-{run.run_id}")
         self._tasks[run.run_id] = task
 
-    async def _execute(self, run: AgentSession) -> None:
+    async def _execute(self, claimed: Claimed) -> None:
+        run = claimed.run
         log.info("run_started", extra={"run_id": run.run_id, "thread_id": run.thread_id,
                                         "org_id": run.org_id, "attempt": run.attempt})
         try:
-            await self._executor.execute(run, self._cancel_actions)
+            await self._executor.execute(claimed, self._cancel_actions)
         except asyncio.CancelledError:
             if run.run_id not in self._cancel_actions:
                 raise
@@ -115,7 +125,9 @@ class Worker:
         finally:
             self._tasks.pop(run.run_id, None)
             self._cancel_actions.pop(run.run_id, None)
-            self._wake.set()
+            # A run queued behind this one on its thread, or one we had no room for, can go now.
+            if self._backlog or self._executor.has_queued(run.thread_id):
+                self._wake.set()
 
     async def _heartbeat_loop(self) -> None:
         interval = max(self._settings.lease_seconds / 3, 0.2)
