@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from nexod.api.deps import CoreDep, OrgDep, json_response, select_fields
 from nexod.api.schemas import (
+    MAX_VERSION,
     AssistantCount,
     AssistantCreate,
     AssistantPatch,
@@ -82,7 +83,7 @@ async def versions(assistant_id: str, core: CoreDep, org: OrgDep, body: Versions
 @router.post("/{assistant_id}/latest", summary="Make a version the latest")
 async def latest(
     assistant_id: str, core: CoreDep, org: OrgDep, body: SetLatest | None = None,
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=MAX_VERSION),
 ) -> Response:
     v = body.version if body is not None else version
     if v is None:

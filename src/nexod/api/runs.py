@@ -7,8 +7,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from nexod.api.deps import CoreDep, OrgDep, RunId, ThreadId, json_response
-from nexod.api.schemas import CancelMany, RunCreate, RunCreateStateless
+from nexod.api.deps import (
+    CoreDep,
+    OffsetQuery,
+    OrgDep,
+    RunId,
+    ThreadId,
+    check_ref_thread,
+    json_response,
+    require_checkpoint,
+)
+from nexod.api.schemas import CancelMany, RunCreate, RunCreateStateless, RunField
 from nexod.api.sse import keepalive_json, sse_response
 from nexod.core import Core
 from nexod.db.models import AgentSession
@@ -19,6 +28,8 @@ from nexod.runs.streaming import STREAM_MODES
 
 router = APIRouter(tags=["runs"])
 
+MAX_EVENT_ID = 2**63 - 1
+
 
 def _locations(run: AgentSession, stateless: bool, tail: str) -> dict[str, str]:
     base = f"/threads/{run.thread_id}/runs/{run.run_id}"
@@ -28,16 +39,20 @@ def _locations(run: AgentSession, stateless: bool, tail: str) -> dict[str, str]:
     }
 
 
-def _parse_last_event_id(value: str | None) -> int | None:
+def parse_last_event_id(value: str | None) -> int | None:
+    """The sequence number after which to replay events (0: all of them; None: only new ones)."""
     if value is None or value == "":
         return None
     if value in ("-", "-1"):
         return 0
     try:
-        return max(int(value), 0)
+        seq = int(value)
     except ValueError:
+        seq = -1
+    if not 0 <= seq <= MAX_EVENT_ID:
         raise InvalidInput(f"Last-Event-ID must be an event id from this run, got {value!r}",
-                           field="Last-Event-ID") from None
+                           field="Last-Event-ID")
+    return seq
 
 
 def _wanted_modes(modes: list[str] | None) -> set[str]:
@@ -83,23 +98,63 @@ def _wait_run(core: Core, org: str, run: AgentSession, *, stateless: bool, on_di
     )
 
 
+# --- checks made before anything is written -----------------------------------------------------
+
+
+def _background_only(body: RunCreate, where: str = "") -> None:
+    if "on_disconnect" in body.model_fields_set:
+        raise InvalidInput("on_disconnect only applies to /runs/stream and /runs/wait, not to background runs",
+                           field=f"{where}on_disconnect")
+
+
+async def _check_thread_run(core: Core, org: str, thread_id: str, body: RunCreate) -> None:
+    """A run that starts from a checkpoint must name one that exists on this thread."""
+    check_ref_thread(body.checkpoint, thread_id, "checkpoint")
+    checkpoint_id = body.start_checkpoint_id()
+    if checkpoint_id:
+        cp = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else {}
+        cp["checkpoint_id"] = checkpoint_id
+        await require_checkpoint(core, org, thread_id, cp)
+
+
+def _check_stateless_run(body: RunCreateStateless, where: str = "") -> None:
+    """What ``Runs.create`` would refuse in a stateless run's payload, checked up front.
+
+    ``/runs/batch`` relies on it (and on looking up each assistant): no run is created unless
+    every item would be accepted.
+    """
+    if body.checkpoint is not None or body.checkpoint_id is not None:
+        raise InvalidInput("a stateless run has no checkpoints to start from; use /threads/{thread_id}/runs",
+                           field=f"{where}checkpoint_id" if body.checkpoint_id else f"{where}checkpoint")
+    payload = body.payload()
+    command = payload.get("command")
+    if command and command.get("resume") is not None:
+        raise InvalidInput("You must provide a thread_id when resuming.", field=f"{where}command")
+    if payload.get("input") is not None and command:
+        raise InvalidInput("send either input or command, not both", field=f"{where}command")
+
+
 # --- runs on a thread -------------------------------------------------------------------------
 
 
 @router.post("/threads/{thread_id}/runs", summary="Create a background run")
 async def create(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+    _background_only(body)
+    await _check_thread_run(core, org, thread_id, body)
     run = await core.runs.create(org, thread_id, body.payload())
     return json_response(run_dict(run), headers=_locations(run, False, ""))
 
 
 @router.post("/threads/{thread_id}/runs/stream", summary="Create a run and stream its events (SSE)")
 async def create_stream(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+    await _check_thread_run(core, org, thread_id, body)
     run = await core.runs.create(org, thread_id, body.payload())
     return _stream_run(core, org, run, stateless=False, on_disconnect=body.on_disconnect)
 
 
 @router.post("/threads/{thread_id}/runs/wait", summary="Create a run and wait for its output")
 async def create_wait(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+    await _check_thread_run(core, org, thread_id, body)
     run = await core.runs.create(org, thread_id, body.payload())
     return _wait_run(core, org, run, stateless=False, on_disconnect=body.on_disconnect)
 
@@ -107,9 +162,9 @@ async def create_wait(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: 
 @router.get("/threads/{thread_id}/runs", summary="List a thread's runs")
 async def list_runs(
     thread_id: ThreadId, core: CoreDep, org: OrgDep,
-    limit: int = Query(10, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(10, ge=1, le=1000), offset: OffsetQuery = 0,
     status: Literal["pending", "running", "error", "success", "timeout", "interrupted"] | None = None,
-    select: list[str] | None = Query(None),
+    select: list[RunField] | None = Query(None),
 ) -> Response:
     rows = await core.runs.list_runs(org, thread_id, limit=limit, offset=offset, status=status)
     out = [run_dict(r) for r in rows]
@@ -145,7 +200,7 @@ async def join_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     run = await core.runs.get(org, thread_id, run_id)
-    after = _parse_last_event_id(last_event_id)
+    after = parse_last_event_id(last_event_id)
     wanted = _wanted_modes(stream_mode)
 
     async def cancel() -> None:
@@ -175,25 +230,31 @@ async def cancel(
 
 @router.post("/runs", summary="Create a stateless background run")
 async def create_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+    _background_only(body)
+    _check_stateless_run(body)
     run = await core.runs.create(org, None, body.payload())
     return json_response(run_dict(run), headers=_locations(run, True, ""))
 
 
 @router.post("/runs/stream", summary="Create a stateless run and stream it (SSE)")
 async def stream_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+    _check_stateless_run(body)
     run = await core.runs.create(org, None, body.payload())
     return _stream_run(core, org, run, stateless=True, on_disconnect=body.on_disconnect)
 
 
 @router.post("/runs/wait", summary="Create a stateless run and wait for its output")
 async def wait_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+    _check_stateless_run(body)
     run = await core.runs.create(org, None, body.payload())
     return _wait_run(core, org, run, stateless=True, on_disconnect=body.on_disconnect)
 
 
 @router.post("/runs/batch", summary="Create several stateless background runs")
 async def batch(body: list[RunCreateStateless], core: CoreDep, org: OrgDep) -> Response:
-    for item in body:  # validate every assistant before creating anything
+    for i, item in enumerate(body):  # all or nothing: check every item before creating any
+        _background_only(item, f"[{i}].")
+        _check_stateless_run(item, f"[{i}].")
         await core.assistants.get(org, item.assistant_id)
     runs = [await core.runs.create(org, None, item.payload()) for item in body]
     return json_response([run_dict(r) for r in runs])

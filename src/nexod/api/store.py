@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from nexod.api.deps import CoreDep, OrgDep, json_response
-from nexod.api.schemas import NamespaceList, StoreDelete, StorePut, StoreSearch
-from nexod.errors import NotFound
+from nexod.api.schemas import NamespaceList, StoreDelete, StorePut, StoreSearch, json_problem
+from nexod.errors import InvalidInput, NotFound
 from nexod.store.sql import encode_namespace
 
 router = APIRouter(prefix="/store", tags=["store"])
@@ -27,10 +27,16 @@ async def put_item(body: StorePut, core: CoreDep, org: OrgDep) -> Response:
 
 @router.get("/items", summary="Get an item")
 async def get_item(
-    core: CoreDep, org: OrgDep, key: str = Query(min_length=1), namespace: str | None = None,
+    core: CoreDep, org: OrgDep, key: str = Query(min_length=1, max_length=512), namespace: str | None = None,
     refresh_ttl: bool | None = None,
 ) -> Response:
     ns = tuple(namespace.split(".")) if namespace else ()
+    if any(not label for label in ns):
+        raise InvalidInput(f"namespace has an empty label: {namespace!r}", field="namespace")
+    for name, value in (("namespace", namespace or ""), ("key", key)):
+        problem = json_problem(value)
+        if problem:
+            raise InvalidInput(f"{name}: {problem[1]}", field=name)
     item = await core.stores.for_org(org).aget(ns, key, refresh_ttl=refresh_ttl)
     if item is None:
         raise NotFound("item", f"{namespace}/{key}")

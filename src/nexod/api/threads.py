@@ -5,9 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from langgraph.errors import InvalidUpdateError
 
-from nexod.api.deps import CoreDep, OrgDep, ThreadId, json_response, select_fields
+from nexod.api.deps import (
+    CheckpointId,
+    CoreDep,
+    OrgDep,
+    ThreadId,
+    check_ref_thread,
+    json_response,
+    optional_uuid,
+    require_checkpoint,
+    select_fields,
+)
 from nexod.api.schemas import (
+    CheckpointRef,
     HistoryRequest,
     StateCheckpointRequest,
     StateUpdate,
@@ -20,6 +32,8 @@ from nexod.errors import InvalidInput
 from nexod.resources.threads import thread_dict
 
 router = APIRouter(prefix="/threads", tags=["threads"])
+
+TTL_UNSUPPORTED = "thread TTLs are not supported yet; delete threads with DELETE /threads/{thread_id}"
 
 
 def _extract(values: Any, path: str) -> Any:
@@ -34,10 +48,8 @@ def _extract(values: Any, path: str) -> Any:
 @router.post("", summary="Create a thread")
 async def create(core: CoreDep, org: OrgDep, body: ThreadCreate | None = None) -> Response:
     body = body or ThreadCreate()
-    if body.thread_id is not None:
-        from nexod.api.deps import thread_id_param
-
-        body.thread_id = thread_id_param(body.thread_id)
+    if body.ttl is not None:
+        raise InvalidInput(TTL_UNSUPPORTED, field="ttl")
     if body.supersteps:
         raise InvalidInput("supersteps are not supported yet; create the thread, then POST /threads/{id}/state",
                            field="supersteps")
@@ -58,10 +70,10 @@ async def search(core: CoreDep, org: OrgDep, body: ThreadSearch | None = None) -
     )
     out = []
     for r in rows:
-        d = thread_dict(r)
-        if body.extract:
+        d = select_fields(thread_dict(r), body.select)
+        if body.extract:  # asked for explicitly, so kept whatever `select` says
             d["extracted"] = {alias: _extract(r.values, path) for alias, path in body.extract.items()}
-        out.append(select_fields(d, body.select))
+        out.append(d)
     headers = {"X-Pagination-Next": str(nxt)} if nxt is not None else None
     return json_response(out, headers=headers)
 
@@ -82,6 +94,8 @@ async def patch(
     thread_id: ThreadId, body: ThreadPatch, core: CoreDep, org: OrgDep,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
+    if body.ttl is not None:
+        raise InvalidInput(TTL_UNSUPPORTED, field="ttl")
     row = await core.threads.update(org, thread_id, metadata=body.metadata)
     if prefer and "return=minimal" in prefer:
         return Response(status_code=204)
@@ -90,6 +104,8 @@ async def patch(
 
 @router.delete("/{thread_id}", status_code=204, summary="Delete a thread, its runs and checkpoints")
 async def delete(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
+    await core.threads.get(org, thread_id)
+    await core.runs.cancel_thread_runs(org, thread_id)
     await core.threads.delete(org, thread_id)
     return Response(status_code=204)
 
@@ -106,35 +122,48 @@ async def get_state(thread_id: ThreadId, core: CoreDep, org: OrgDep, subgraphs: 
 
 @router.post("/{thread_id}/state", summary="Update the thread's state")
 async def update_state(thread_id: ThreadId, body: StateUpdate, core: CoreDep, org: OrgDep) -> Response:
+    check_ref_thread(body.checkpoint, thread_id, "checkpoint")
     checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else {}
     if body.checkpoint_id:
         checkpoint["checkpoint_id"] = body.checkpoint_id
-    return json_response(
-        await core.state.update(org, thread_id, values=body.values, as_node=body.as_node, checkpoint=checkpoint or None)
-    )
+    if checkpoint.get("checkpoint_id"):
+        # Forking from a checkpoint that is not there would silently start a new root.
+        await require_checkpoint(core, org, thread_id, checkpoint)
+    try:
+        result = await core.state.update(
+            org, thread_id, values=body.values, as_node=body.as_node, checkpoint=checkpoint or None
+        )
+    except InvalidUpdateError as exc:
+        field = "as_node" if body.as_node and "does not exist" in str(exc) else "values"
+        raise InvalidInput(f"cannot update state: {exc}", field=field) from exc
+    return json_response(result)
 
 
 @router.post("/{thread_id}/state/checkpoint", summary="The thread's state at a checkpoint")
 async def state_at_checkpoint(
     thread_id: ThreadId, body: StateCheckpointRequest, core: CoreDep, org: OrgDep
 ) -> Response:
+    check_ref_thread(body.checkpoint, thread_id, "checkpoint")
     cp = body.checkpoint.model_dump(exclude_none=True)
-    return json_response(await core.state.get(org, thread_id, checkpoint=cp, subgraphs=body.subgraphs))
+    return json_response(await require_checkpoint(core, org, thread_id, cp, subgraphs=body.subgraphs))
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}", summary="The thread's state at a checkpoint id")
 async def state_at(
-    thread_id: ThreadId, checkpoint_id: str, core: CoreDep, org: OrgDep, subgraphs: bool = False
+    thread_id: ThreadId, checkpoint_id: CheckpointId, core: CoreDep, org: OrgDep, subgraphs: bool = False
 ) -> Response:
     return json_response(
-        await core.state.get(org, thread_id, checkpoint={"checkpoint_id": checkpoint_id}, subgraphs=subgraphs)
+        await require_checkpoint(core, org, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs=subgraphs)
     )
 
 
 @router.post("/{thread_id}/history", summary="Past states, newest first")
 async def history(thread_id: ThreadId, core: CoreDep, org: OrgDep, body: HistoryRequest | None = None) -> Response:
     body = body or HistoryRequest()
-    before: Any = body.before.model_dump(exclude_none=True) if hasattr(body.before, "model_dump") else body.before
+    check_ref_thread(body.checkpoint, thread_id, "checkpoint")
+    if not isinstance(body.before, str):
+        check_ref_thread(body.before, thread_id, "before")
+    before: Any = body.before.model_dump(exclude_none=True) if isinstance(body.before, CheckpointRef) else body.before
     return json_response(
         await core.state.history(
             org, thread_id, limit=body.limit, before=before, metadata=body.metadata,
@@ -148,4 +177,6 @@ async def history_get(
     thread_id: ThreadId, core: CoreDep, org: OrgDep, limit: int = Query(10, ge=1, le=1000),
     before: str | None = None,
 ) -> Response:
-    return json_response(await core.state.history(org, thread_id, limit=limit, before=before))
+    return json_response(
+        await core.state.history(org, thread_id, limit=limit, before=optional_uuid(before, "before"))
+    )

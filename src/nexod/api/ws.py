@@ -10,8 +10,9 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from nexod.api.runs import parse_last_event_id
 from nexod.core import Core
-from nexod.errors import NexodError, NotFound
+from nexod.errors import InvalidInput, NexodError, NotFound
 from nexod.settings import LOCAL_ORG
 
 router = APIRouter(tags=["runs"])
@@ -27,9 +28,12 @@ async def _pump(ws: WebSocket, thread_id: str | None, run_id: str, last_event_id
         await ws.send_text(orjson.dumps({"event": "error", "data": {"error": "NotFound", "message": exc.message}}).decode())
         await ws.close(code=4404)
         return
-    after: int | None = None
-    if last_event_id not in (None, ""):
-        after = 0 if last_event_id in ("-", "-1") else int(last_event_id) if last_event_id.isdigit() else 0
+    try:
+        after = parse_last_event_id(last_event_id)
+    except InvalidInput as exc:
+        await ws.send_text(orjson.dumps({"event": "error", "data": {"error": "InvalidInput", "message": exc.message}}).decode())
+        await ws.close(code=4422)
+        return
     try:
         async for ev in core.runs.stream(org, thread_id, run_id, after=after, heartbeat=core.settings.heartbeat_interval):
             if ev is None:
