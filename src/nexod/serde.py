@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +55,11 @@ _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
 
 def dumps(obj: Any) -> bytes:
     """Serialise anything a graph may emit to JSON bytes."""
-    return orjson.dumps(obj, default=_default, option=_OPTS)
+    try:
+        return orjson.dumps(obj, default=_default, option=_OPTS)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits; the standard library does not.
+        return json.dumps(obj, default=_default, separators=(",", ":")).encode()
 
 
 def to_jsonable(obj: Any) -> Any:

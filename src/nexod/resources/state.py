@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from sqlalchemy import select, update
@@ -143,7 +144,7 @@ class ThreadState:
         if graph is None:
             return dict(EMPTY_STATE)
         snap = await graph.aget_state(self._config(thread_id, checkpoint), subgraphs=subgraphs)
-        if checkpoint and checkpoint.get("checkpoint_id") and snap.config is None:
+        if checkpoint and checkpoint.get("checkpoint_id") and snap.created_at is None:
             raise NotFound("checkpoint", checkpoint["checkpoint_id"])
         if snap.config is None:
             return dict(EMPTY_STATE)
@@ -193,7 +194,7 @@ class ThreadState:
             )
         try:
             cfg = await graph.aupdate_state(self._config(thread_id, checkpoint), values, as_node=as_node)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, InvalidUpdateError) as exc:
             raise InvalidInput(f"cannot update state: {exc}", field="values") from exc
         await self.sync_thread(thread_id, graph)
         return {"checkpoint": checkpoint_ref(cfg)}
