@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -125,30 +126,28 @@ def throughput_table(results: Sequence[BackendResult]) -> TableData:
     return table
 
 
+def _latency_table(
+    title: str, what: str, rows: Sequence[tuple[str, dict[str, Any]]], target: float, target_name: str
+) -> TableData:
+    """p50 / p95 / max per (backend, operation) beside one seed target."""
+    table = TableData(title, ["Backend", what, "n", "p50", "p95", "max", "Target (p95)", "Verdict (p95)"])
+    for label, stats in rows:
+        for name, s in stats.items():
+            table.rows.append([label, name, str(s.n), ms(s.p50), ms(s.p95), ms(s.max),
+                               target_text(target, target_name), verdict(s.p95, target=target)])
+    return table
+
+
 def api_table(results: Sequence[BackendResult]) -> TableData:
     """p50 / p95 of each API endpoint against the seed's API p95 target."""
-    table = TableData(
-        "API latency, sequential requests",
-        ["Backend", "Endpoint", "n", "p50", "p95", "max", "Target (p95)", "Verdict (p95)"],
-    )
-    for r in results:
-        for name, s in r.api.items():
-            table.rows.append([r.label, name, str(s.n), ms(s.p50), ms(s.p95), ms(s.max),
-                               target_text(SEED_API_P95, "API p95"), verdict(s.p95, target=SEED_API_P95)])
-    return table
+    return _latency_table("API latency, sequential requests", "Endpoint",
+                          [(r.label, r.api) for r in results], SEED_API_P95, "API p95")
 
 
 def database_table(results: Sequence[BackendResult]) -> TableData:
     """Checkpoint write / read latency against the seed's database target."""
-    table = TableData(
-        "Database: LangGraph checkpointer operations on the same engine",
-        ["Backend", "Operation", "n", "p50", "p95", "max", "Target (p95)", "Verdict (p95)"],
-    )
-    for r in results:
-        for name, s in r.database.items():
-            table.rows.append([r.label, name, str(s.n), ms(s.p50), ms(s.p95), ms(s.max),
-                               target_text(SEED_DATABASE, "database"), verdict(s.p95, target=SEED_DATABASE)])
-    return table
+    return _latency_table("Database: LangGraph checkpointer operations on the same engine", "Operation",
+                          [(r.label, r.database) for r in results], SEED_DATABASE, "database")
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,19 @@ def postgres_database(admin_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def ws_error(url: str) -> tuple[str, int | None]:
+    """Connect to a WebSocket that should refuse: the error message sent, and the close code."""
+    import json
+
+    import websockets
+
+    async with websockets.connect(url) as ws:
+        first = json.loads(await ws.recv())
+        assert first["event"] == "error", first
+        try:
+            await ws.recv()
+        except websockets.ConnectionClosed as closed:
+            return str(first["data"]["message"]), closed.rcvd.code if closed.rcvd else None
+    raise AssertionError("the socket stayed open after the error")

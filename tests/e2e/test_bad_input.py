@@ -9,16 +9,14 @@ nothing was written: no run, no thread, no assistant, no checkpoint, no store it
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import websockets
 
-from tests.servers import Server
+from tests.servers import Server, ws_error
 
 # Printed by uvicorn when a request raised past every handler, i.e. the client got a 500.
 UNHANDLED = "Exception in ASGI application"
@@ -433,12 +431,8 @@ async def test_bad_stream_options_are_422(api: httpx.AsyncClient, server: Server
     expect_error(await api.get(stream, params={"stream_mode": "everything"}), 422, "stream_mode")
     # The WebSocket twin reports the same mistake on the socket, then closes it.
     url = server.url.replace("http://", "ws://") + f"{stream.removesuffix('/stream')}/ws?last_event_id=%C2%B2"
-    async with websockets.connect(url) as ws:
-        first = json.loads(await ws.recv())
-        assert first["event"] == "error" and "Last-Event-ID" in first["data"]["message"]
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4422
+    message, code = await ws_error(url)
+    assert "Last-Event-ID" in message and code == 4422
 
 
 # --- 409: busy thread with multitask_strategy=reject -------------------------------------------

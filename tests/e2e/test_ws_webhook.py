@@ -13,7 +13,7 @@ import pytest
 import websockets
 from langgraph_sdk.client import LangGraphClient
 
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, ws_error
 
 
 async def test_websocket_streams_run_events(client: LangGraphClient, server: Server) -> None:
@@ -33,12 +33,8 @@ async def test_websocket_streams_run_events(client: LangGraphClient, server: Ser
 async def test_websocket_unknown_run_closes_with_error(client: LangGraphClient, server: Server) -> None:
     t = await client.threads.create()
     url = server.url.replace("http://", "ws://") + f"/threads/{t['thread_id']}/runs/00000000-0000-0000-0000-000000000000/ws"
-    async with websockets.connect(url) as ws:
-        first = json.loads(await ws.recv())
-        assert first["event"] == "error" and "not found" in first["data"]["message"]
-        with pytest.raises(websockets.ConnectionClosed) as info:
-            await ws.recv()
-    assert info.value.rcvd is not None and info.value.rcvd.code == 4404
+    message, code = await ws_error(url)
+    assert "not found" in message and code == 4404
 
 
 class _Receiver(BaseHTTPRequestHandler):
