@@ -48,6 +48,30 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(
         5.0, gt=0, description="Seconds between keep-alive lines on idle streams and waits."
     )
+    redis_url: str | None = Field(
+        None,
+        description="redis://… turns on the production bus: cross-process events, worker "
+        "wake-ups, cancellation and the checkpoint cache. Unset: in-process only.",
+    )
+    shutdown_grace: float = Field(
+        30.0, ge=0, description="Seconds in-flight runs get to finish on SIGTERM before they are "
+        "released to resume on another worker.",
+    )
+    checkpoint_cache_ttl: int = Field(
+        300, ge=0, description="Seconds the latest checkpoint of a thread stays cached in Redis "
+        "(0 turns the cache off).",
+    )
+    checkpoint_keep: int = Field(
+        0, ge=0, description="Checkpoints kept per idle thread when pruning (0 keeps every one: "
+        "full history).",
+    )
+    thread_ttl: float = Field(
+        0, ge=0, description="Minutes after its last update an idle thread is deleted "
+        "(0: never). A thread's own ttl overrides it.",
+    )
+    sweep_interval: float = Field(
+        60.0, gt=0, description="Seconds between sweeps for expired threads and old checkpoints.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
 
@@ -58,6 +82,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
             raise ValueError("expected a postgresql://user:pass@host:port/db URL, or unset for SQLite")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://host:port/db URL, or unset for in-process events")
         return value
 
     @property
