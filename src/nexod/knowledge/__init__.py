@@ -1,0 +1,1 @@
+"""Knowledge base: ingest, chunking, embeddings, vector stores, keyword and hybrid search."""
