@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_GRAPHS = ROOT / "tests" / "graphs" / "langgraph.json"
+# The local embedding model's ONNX export, shared by every test server (built once, ~1 s).
+MODEL_CACHE = Path(tempfile.gettempdir()) / "nexod-test-models"
 
 
 def free_port() -> int:
@@ -41,7 +44,8 @@ class Server:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEXOD_")}
-        env.update(NEXOD_DATA_DIR=str(self.data_dir), NEXOD_HEARTBEAT_INTERVAL="1", NEXOD_LOG_LEVEL="info")
+        env.update(NEXOD_DATA_DIR=str(self.data_dir), NEXOD_HEARTBEAT_INTERVAL="1", NEXOD_LOG_LEVEL="info",
+                   NEXOD_MODEL_CACHE=str(MODEL_CACHE))
         env.update(self.extra_env)
         if self.database_url:
             env["NEXOD_DATABASE_URL"] = self.database_url

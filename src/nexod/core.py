@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from nexod.events.memory import MemoryEventBus
 from nexod.graphs.checkpointer import Checkpoints, open_checkpoints
 from nexod.graphs.config import apply_env, load_graph_config
 from nexod.graphs.registry import GraphRegistry
+from nexod.knowledge.service import KnowledgeBase, open_knowledge
 from nexod.resources.assistants import Assistants
 from nexod.resources.state import ThreadState
 from nexod.resources.threads import Threads
@@ -47,6 +49,14 @@ class Core:
     state: ThreadState
     runs: Runs
     worker: Worker | None
+    knowledge: KnowledgeBase
+
+
+async def _warm(knowledge: KnowledgeBase) -> None:
+    try:
+        await knowledge.embedder.setup()
+    except Exception as exc:  # reported again, as a 503, by the first request that needs it
+        log.warning("kb_embedder_unavailable", extra={"reason": str(exc)})
 
 
 def load_registry(settings: Settings) -> GraphRegistry:
@@ -67,10 +77,17 @@ async def open_core(
     if registry is None:
         registry = load_registry(settings)
     engine = create_engine(settings)
+    knowledge: KnowledgeBase | None = None
+    warm: asyncio.Task[None] | None = None
     try:
         if migrate:
             await upgrade(engine)
         db = sessionmaker(engine)
+        knowledge = open_knowledge(settings, engine, db)
+        await knowledge.setup()
+        # Load the embedding model in the background: the first search should not pay for it,
+        # and start-up should not wait for it.
+        warm = asyncio.create_task(_warm(knowledge))
         async with open_checkpoints(settings) as checkpoints:
             bus = MemoryEventBus()
             events = EventLog(engine, bus)
@@ -91,7 +108,7 @@ async def open_core(
             )
             await assistants.ensure_defaults(LOCAL_ORG)
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
-                        assistants, threads, state, runs, worker)
+                        assistants, threads, state, runs, worker, knowledge)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.
@@ -105,4 +122,8 @@ async def open_core(
                 await events.stop()
                 await bus.close()
     finally:
+        if warm is not None:
+            warm.cancel()
+        if knowledge is not None:
+            await knowledge.aclose()
         await engine.dispose()

@@ -6,9 +6,12 @@ Hierarchy::
     ├── ConfigError            bad setting or config file; stops start-up
     ├── NotFound               a resource (assistant, thread, run, item…) does not exist
     ├── Conflict               the request clashes with current state (busy thread, duplicate id)
-    └── InvalidInput           the request is well-formed JSON but asks for something impossible
+    ├── InvalidInput           the request is well-formed JSON but asks for something impossible
+    │   ├── PayloadTooLarge    an upload over the size limit
+    │   └── UnsupportedType    an upload of a file type no parser handles
+    └── Unavailable            a backend the request needs is not installed or not reachable
 
-Only ``nexod.api`` maps these to HTTP status codes (404, 409, 422).
+Only ``nexod.api`` maps these to HTTP status codes (404, 409, 413, 415, 422, 503).
 """
 
 from __future__ import annotations
@@ -45,3 +48,15 @@ class InvalidInput(NexodError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class PayloadTooLarge(InvalidInput):
+    """The upload is bigger than the configured limit."""
+
+
+class UnsupportedType(InvalidInput):
+    """No parser handles this kind of file."""
+
+
+class Unavailable(NexodError):
+    """A backend the request needs (model, vector store) is missing or down."""

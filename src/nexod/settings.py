@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         None, ge=1, le=20000, description="Vector length of an 'openai:' model (asked of the "
         "endpoint once when unset).",
     )
+    model_cache: Path | None = Field(
+        None, description="Folder for the local model's ONNX export (default: data_dir/models).",
+    )
     embedding_threads: int = Field(
         1, ge=1, le=64, description="CPU threads of the local embedding model.",
     )

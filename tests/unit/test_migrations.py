@@ -46,7 +46,7 @@ async def test_migrations_match_models(settings: Settings) -> None:
         with sync.connect() as conn:
             tables = set(inspect(conn).get_table_names())
             assert {"assistants", "assistant_versions", "threads", "agent_sessions", "agent_logs",
-                    "store_items", "crons"} <= tables
+                    "store_items", "crons", "kb_documents", "vector_metadata"} <= tables
             assert _diff(conn) == [], "models and migrations drifted: write a migration"
     finally:
         sync.dispose()

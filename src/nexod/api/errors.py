@@ -18,11 +18,23 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 
 from nexod.api import schemas
-from nexod.errors import Conflict, InvalidInput, NexodError, NotFound
+from nexod.errors import (
+    Conflict,
+    InvalidInput,
+    NexodError,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedType,
+)
 
 log = logging.getLogger("nexod.api")
 
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422}
+# Subclasses before their parents: the first match wins.
+STATUS: dict[type[NexodError], int] = {
+    NotFound: 404, Conflict: 409, PayloadTooLarge: 413, UnsupportedType: 415, InvalidInput: 422,
+    Unavailable: 503,
+}
 
 # SQLSTATE class 22 errors: SQLAlchemy wraps them for our tables; the PostgreSQL checkpointer
 # lets psycopg's own class through.

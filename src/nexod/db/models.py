@@ -200,3 +200,67 @@ class Cron(Base):
     updated_at: Mapped[datetime] = _ts()
 
     __table_args__ = (Index("ix_crons_org", "org_id", "created_at"),)
+
+
+class KbDocument(Base):
+    """A document in the knowledge base: one per (org, namespace, source); re-ingest bumps version."""
+
+    __tablename__ = "kb_documents"
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    namespace: Mapped[str] = mapped_column(String(200), nullable=False)
+    source: Mapped[str] = mapped_column(String(1024), nullable=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigId, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    embedding_model: Mapped[str] = mapped_column(String(200), nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+    __table_args__ = (
+        Index("uq_kb_documents_source", "org_id", "namespace", "source", unique=True),
+        Index("ix_kb_documents_org_ns", "org_id", "namespace", "created_at"),
+    )
+
+
+class VectorMetadata(Base):
+    """One stored chunk (the seed's ``vector_metadata``): the source of truth behind every vector store.
+
+    ``chunk_id`` is ``document_id#version#chunk``; the vector itself is kept too (``embedding``,
+    float32 bytes), so a vector store can be rebuilt without embedding again.
+    """
+
+    __tablename__ = "vector_metadata"
+    # An integer key: SQLite's full-text index refers to rows by it (a VACUUM keeps it stable).
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chunk_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    namespace: Mapped[str] = mapped_column(String(200), nullable=False)
+    document_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("kb_documents.document_id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    char_start: Mapped[int] = mapped_column(Integer, nullable=False)
+    char_end: Mapped[int] = mapped_column(Integer, nullable=False)
+    section: Mapped[str | None] = mapped_column(Text)
+    page: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    embedding_model: Mapped[str] = mapped_column(String(200), nullable=False)
+    embedding_dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+
+    __table_args__ = (
+        Index("uq_vector_metadata_chunk", "chunk_id", unique=True),
+        Index("ix_vector_metadata_org_ns", "org_id", "namespace"),
+        Index("ix_vector_metadata_document", "document_id", "version"),
+    )

@@ -19,7 +19,7 @@ is a 422 before anything is searched.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from nexod.errors import InvalidInput
 
@@ -101,7 +101,7 @@ def _cond(field: str, op: str, arg: Any, path: str) -> Cond:
             raise _bad(path, "$exists takes true or false")
     else:
         _scalar(arg, path)
-    return Cond(field, cast(CompareOp, op), arg)
+    return Cond(field, op, arg)
 
 
 def _parse(obj: Any, path: str, depth: int) -> Node:

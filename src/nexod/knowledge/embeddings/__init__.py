@@ -18,7 +18,8 @@ def open_embedder(settings: Settings) -> Embedder:
 
         if model and model != MODEL:
             raise ConfigError(f"NEXOD_EMBEDDINGS: the local runtime ships only {MODEL}, got {model!r}")
-        return LocalEmbedder(settings.data_dir / "models", threads=settings.embedding_threads)
+        return LocalEmbedder(settings.model_cache or settings.data_dir / "models",
+                             threads=settings.embedding_threads)
     if scheme == "openai":
         from nexod.knowledge.embeddings.openai import OpenAIEmbedder
 

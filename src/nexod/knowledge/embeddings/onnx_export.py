@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ def export(model_dir: Path, target: Path) -> Path:
     model = build_model(model_dir)
     onnx.checker.check_model(model)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp = target.with_suffix(f"{target.suffix}.{os.getpid()}.tmp")  # concurrent exports never clash
     onnx.save(model, str(tmp))
     tmp.replace(target)
     return target
