@@ -57,7 +57,7 @@ async def test_export_is_cached_and_reused(model_cache: Path) -> None:
 
 
 async def test_missing_model_files_are_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="config.json|model.safetensors|No such file"):
+    with pytest.raises(Exception, match=r"config\.json|model\.safetensors|No such file"):
         await LocalEmbedder(tmp_path / "cache", model_dir=tmp_path).embed(["x"])
     with pytest.raises(ConfigError, match="NEXOD_EMBEDDINGS"):
         from nexod.knowledge.embeddings import open_embedder

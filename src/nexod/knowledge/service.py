@@ -14,10 +14,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -36,6 +36,7 @@ from nexod.serde import utcnow
 log = logging.getLogger("nexod.knowledge")
 
 Mode = Literal["hybrid", "semantic", "keyword"]
+VM_TABLE = cast(Table, VectorMetadata.__table__)
 DEFAULT_NAMESPACE = "default"
 
 
@@ -196,7 +197,7 @@ class KnowledgeBase:
                         KbDocument.document_id == doc_id, KbDocument.version == existing.version).values(**values))
                     if changed.rowcount != 1:  # type: ignore[attr-defined]
                         raise Conflict(f"document {source!r} changed while it was being ingested; retry")
-                await s.execute(insert(VectorMetadata.__table__), rows)
+                await s.execute(insert(VM_TABLE), rows)
                 await s.commit()
             except IntegrityError as exc:
                 await s.rollback()
