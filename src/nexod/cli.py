@@ -1,4 +1,4 @@
-"""The ``nexod`` command: serve, migrate."""
+"""The ``nexod`` command: serve, migrate, ingest, search, knowledge."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ def migrate() -> None:
 
     asyncio.run(_run())
     typer.secho("migrations applied", fg="green", err=True)
+
+
+from nexod.cli_knowledge import ingest_command, knowledge_app, search_command  # noqa: E402
+
+app.command("ingest")(ingest_command)
+app.command("search")(search_command)
+app.add_typer(knowledge_app, name="knowledge")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from nexod.runs.queue import RunQueue
 from nexod.runs.service import Runs
 from nexod.runs.worker import Worker
 from nexod.settings import LOCAL_ORG, Settings
+from nexod.store.index import StoreIndex
 from nexod.store.sql import Stores
 
 log = logging.getLogger("nexod")
@@ -92,7 +93,10 @@ async def open_core(
             bus = MemoryEventBus()
             events = EventLog(engine, bus)
             await events.start()
-            stores = Stores(db)
+            index = None
+            if registry.config.store_index is not None:
+                index = StoreIndex(registry.config.store_index, knowledge.embedder, knowledge.store)
+            stores = Stores(db, index)
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)

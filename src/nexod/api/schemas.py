@@ -358,9 +358,9 @@ class StorePut(Body):
 
     @field_validator("index")
     @classmethod
-    def _no_index(cls, v: Literal[False] | list[str] | None) -> Literal[False] | list[str] | None:
-        if isinstance(v, list):
-            raise ValueError("semantic indexing is not configured on this server; send false or omit it")
+    def _fields(cls, v: Literal[False] | list[str] | None) -> Literal[False] | list[str] | None:
+        if isinstance(v, list) and (not v or not all(f.strip() for f in v)):
+            raise ValueError("index must be false, or a non-empty list of JSON paths such as \"$\" or \"text\"")
         return v
 
 
@@ -374,15 +374,8 @@ class StoreSearch(Body):
     filter: dict[str, Any] | None = None
     limit: Limit = 10
     offset: Offset = 0
-    query: str | None = None
+    query: str | None = Field(None, min_length=1, max_length=10000)
     refresh_ttl: bool | None = None
-
-    @field_validator("query")
-    @classmethod
-    def _no_query(cls, v: str | None) -> str | None:
-        if v is not None:
-            raise ValueError("semantic search is not configured on this server; use filter instead")
-        return v
 
 
 class NamespaceList(Body):

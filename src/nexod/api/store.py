@@ -21,6 +21,9 @@ def _item(item: object) -> dict[str, object]:
 async def put_item(body: StorePut, core: CoreDep, org: OrgDep) -> Response:
     ns = tuple(body.namespace)
     encode_namespace(ns)
+    if isinstance(body.index, list) and core.stores.index is None:
+        raise InvalidInput("semantic indexing is not configured on this server (add store.index to "
+                           "langgraph.json); send false or omit it", field="index")
     await core.stores.for_org(org).aput(ns, body.key, body.value, index=body.index, ttl=body.ttl)
     return Response(status_code=204)
 
@@ -51,6 +54,10 @@ async def delete_item(body: StoreDelete, core: CoreDep, org: OrgDep) -> Response
 
 @router.post("/items/search", summary="Search items under a namespace prefix")
 async def search_items(body: StoreSearch, core: CoreDep, org: OrgDep) -> Response:
+    """Filter and page; with ``query`` (and ``store.index`` configured), ranked by meaning."""
+    if body.query is not None and core.stores.index is None:
+        raise InvalidInput("semantic search is not configured on this server (add store.index to "
+                           "langgraph.json); use filter instead", field="query")
     items = await core.stores.for_org(org).asearch(
         tuple(body.namespace_prefix), query=body.query, filter=body.filter, limit=body.limit,
         offset=body.offset, refresh_ttl=body.refresh_ttl,

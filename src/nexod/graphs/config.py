@@ -28,6 +28,43 @@ class GraphConfig:
     graphs: tuple[GraphSpec, ...] = ()
     dependencies: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    store_index: StoreIndexConfig | None = None
+    """``store.index`` of langgraph.json: turns on semantic search in the LangGraph store."""
+
+
+@dataclass(frozen=True)
+class StoreIndexConfig:
+    """``{"store": {"index": {"fields": ["$"], "dims": 384, "embed": "..."}}}``.
+
+    Vectors come from Nexod's embedder (``NEXOD_EMBEDDINGS``); ``embed`` is recorded only, and
+    ``dims``, when given, must match that embedder (checked at start-up).
+    """
+
+    fields: tuple[str, ...] = ("$",)
+    dims: int | None = None
+    embed: str | None = None
+
+
+def _store_index(raw: Any, where: Path) -> StoreIndexConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'store' must be an object like {{\"index\": {{\"fields\": [\"$\"]}}}}")
+    index = raw.get("index")
+    if index is None:
+        return None
+    if not isinstance(index, dict):
+        raise ConfigError(f"{where}: store.index must be an object with 'fields' (and optionally 'dims', 'embed')")
+    fields = index.get("fields", ["$"])
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigError(f"{where}: store.index.fields must be a non-empty list of JSON paths such as \"$\"")
+    dims = index.get("dims")
+    if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool) or dims < 1):
+        raise ConfigError(f"{where}: store.index.dims must be a positive integer")
+    embed = index.get("embed")
+    if embed is not None and not isinstance(embed, str):
+        raise ConfigError(f"{where}: store.index.embed must be a string such as \"openai:text-embedding-3-small\"")
+    return StoreIndexConfig(tuple(fields), dims, embed)
 
 
 def _spec(graph_id: str, value: Any, where: Path) -> GraphSpec:
@@ -68,6 +105,7 @@ def load_graph_config(path: Path | None) -> GraphConfig:
         graphs=tuple(_spec(gid, v, path) for gid, v in graphs.items()),
         dependencies=tuple(str(d) for d in deps if isinstance(d, str)),
         env={str(k): str(v) for k, v in dict(env).items()},
+        store_index=_store_index(raw.get("store"), path),
     )
 
 

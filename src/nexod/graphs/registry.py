@@ -65,6 +65,11 @@ class GraphRegistry:
         self._config = config
         self._graphs: dict[str, LoadedGraph] = {}
 
+    @property
+    def config(self) -> GraphConfig:
+        """The parsed config file the graphs came from."""
+        return self._config
+
     def load(self) -> None:
         """Import every graph in the config; a broken graph stops start-up with its id."""
         for dep in self._config.dependencies:

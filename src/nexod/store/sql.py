@@ -3,6 +3,8 @@
 LangGraph ships SqliteStore and PostgresStore, but they know nothing of tenants and keep their
 own tables; this store shares our migrations and puts ``org_id`` on every row.
 Filters support exact matches and the comparison operators ``$eq $ne $gt $gte $lt $lte``.
+With a :class:`~nexod.store.index.StoreIndex` (``store.index`` in langgraph.json), ``put``
+embeds items and ``search(query=…)`` ranks them by meaning.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from nexod.db.engine import dialect_of
 from nexod.db.models import StoreItem
 from nexod.errors import InvalidInput
 from nexod.serde import utcnow
+from nexod.store.index import StoreIndex
 
 SEP = "."
 
@@ -95,30 +98,53 @@ class SqlStore(BaseStore):
 
     supports_ttl = True
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], org_id: str) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], org_id: str,
+                 index: StoreIndex | None = None) -> None:
         self._db = db
         self._org = org_id
+        self._index = index
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         raise NotImplementedError("SqlStore is async only; use the a* methods")
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         results: list[Result] = []
+        puts: list[PutOp] = []
+        ops = list(ops)
+        semantic = {i: await self._semantic_hits(op) for i, op in enumerate(ops)
+                    if isinstance(op, SearchOp) and op.query}
         async with self._db() as s:
-            for op in ops:
+            for i, op in enumerate(ops):
                 if isinstance(op, GetOp):
                     results.append(await self._get(s, op))
                 elif isinstance(op, PutOp):
                     await self._put(s, op)
+                    puts.append(op)
                     results.append(None)
                 elif isinstance(op, SearchOp):
-                    results.append(await self._search(s, op))
+                    results.append(await self._search(s, op, semantic.get(i)))
                 elif isinstance(op, ListNamespacesOp):
                     results.append(await self._namespaces(s, op))
                 else:  # pragma: no cover
                     raise TypeError(f"unknown store op {op!r}")
             await s.commit()
+        if self._index is not None and puts:
+            # After the commit: SQL is the source of truth, and no connection is held while embedding.
+            items = [(encode_namespace(op.namespace), op.key,
+                      "" if op.value is None or op.index is False
+                      else self._index.text_of(op.value, op.index or None)) for op in puts]
+            await self._index.upsert(self._org, items)
         return results
+
+    async def _semantic_hits(self, op: SearchOp) -> list[tuple[str, str, float]] | None:
+        """``(prefix, key, score)`` nearest ``op.query``, deep enough for the page and filter."""
+        if self._index is None:
+            raise InvalidInput("semantic search is not configured on this server: add store.index to "
+                               "langgraph.json, or search with a filter", field="query")
+        prefix = encode_namespace(op.namespace_prefix) if op.namespace_prefix else None
+        depth = (op.offset + op.limit) * (4 if op.filter else 1) + 10
+        hits = await self._index.query(self._org, op.query or "", prefix, min(depth, 10_000))
+        return [(h.metadata["ns"], h.metadata["key"], h.score) for h in hits]
 
     def _live(self) -> Any:
         return or_(StoreItem.expires_at.is_(None), StoreItem.expires_at > utcnow())
@@ -178,7 +204,10 @@ class SqlStore(BaseStore):
         )
         await s.execute(stmt)
 
-    async def _search(self, s: AsyncSession, op: SearchOp) -> list[SearchItem]:
+    async def _search(self, s: AsyncSession, op: SearchOp,
+                      semantic: list[tuple[str, str, float]] | None = None) -> list[SearchItem]:
+        if semantic is not None:
+            return await self._search_semantic(s, op, semantic)
         q = select(StoreItem).where(StoreItem.org_id == self._org, self._live())
         if op.namespace_prefix:
             prefix = encode_namespace(op.namespace_prefix)
@@ -190,6 +219,22 @@ class SqlStore(BaseStore):
         if op.refresh_ttl:
             await self._refresh(s, page)
         return [self._item(r, SearchItem, score=None) for r in page]
+
+    async def _search_semantic(self, s: AsyncSession, op: SearchOp,
+                               hits: list[tuple[str, str, float]]) -> list[SearchItem]:
+        if not hits:
+            return []
+        keys = {(p, k) for p, k, _ in hits}
+        rows = (await s.scalars(select(StoreItem).where(
+            StoreItem.org_id == self._org, self._live(),
+            StoreItem.prefix.in_({p for p, _ in keys}), StoreItem.key.in_({k for _, k in keys})))).all()
+        by_key = {(r.prefix, r.key): r for r in rows}
+        ranked = [(by_key[(p, k)], score) for p, k, score in hits
+                  if (p, k) in by_key and _filter_ok(by_key[(p, k)].value, op.filter)]
+        page = ranked[op.offset : op.offset + op.limit]
+        if op.refresh_ttl:
+            await self._refresh(s, [r for r, _ in page])
+        return [self._item(r, SearchItem, score=round(score, 6)) for r, score in page]
 
     async def _namespaces(self, s: AsyncSession, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         prefixes = (await s.scalars(
@@ -219,11 +264,12 @@ class SqlStore(BaseStore):
 
 
 class Stores:
-    """Hands out a store scoped to an organisation."""
+    """Hands out a store scoped to an organisation; ``index`` turns on semantic search."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], index: StoreIndex | None = None) -> None:
         self._db = db
+        self.index = index
 
     def for_org(self, org_id: str) -> SqlStore:
         """The store of ``org_id``."""
-        return SqlStore(self._db, org_id)
+        return SqlStore(self._db, org_id, self.index)
