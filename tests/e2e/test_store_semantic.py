@@ -88,6 +88,6 @@ def test_dims_mismatch_stops_start_up(tmp_path: Path) -> None:
     config = tmp_path / "langgraph.json"
     config.write_text(json.dumps({"graphs": {}, "store": {"index": {"fields": ["$"], "dims": 1536}}}))
     srv = Server(tmp_path, config=config)
-    with pytest.raises(RuntimeError, match="store.index.dims is 1536"):
+    with pytest.raises(RuntimeError, match=r"store\.index\.dims is 1536"):
         srv.start(timeout=30)
     srv.stop()
