@@ -109,14 +109,24 @@ class LocalEmbedder(Embedder):
             out[idx] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return out
 
+    def _import_runtime(self) -> None:
+        # Import the native libraries on the calling (event loop) thread: loading
+        # onnxruntime's extension for the first time from a worker thread crashed the
+        # process once (SIGSEGV) in a long test session. Later calls cost nothing.
+        if self._session is None:
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+
     async def setup(self) -> None:
         """Load (and on first use export) the model in a worker thread."""
+        self._import_runtime()
         await asyncio.to_thread(self._load)
 
     async def embed(self, texts: Sequence[str]) -> Matrix:
         """Embed in a worker thread: ONNX Runtime releases the GIL while it computes."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        self._import_runtime()
         return await asyncio.to_thread(self._encode, list(texts))
 
     def embed_sync(self, texts: Sequence[str]) -> Matrix:
