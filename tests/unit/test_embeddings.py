@@ -64,3 +64,30 @@ async def test_missing_model_files_are_a_config_error(tmp_path: Path) -> None:
         from nexod.settings import Settings
 
         open_embedder(Settings(data_dir=tmp_path, embeddings="local:some-other-model"))
+
+
+def test_hnsw_before_the_model_does_not_crash(tmp_path: Path, model_cache: Path) -> None:
+    """usearch imported before onnxruntime segfaults the process; the store loads them in order."""
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio, numpy as np
+from pathlib import Path
+from nexod.knowledge.vectors.local import LocalVectorStore
+from nexod.knowledge.vectors.base import VectorRecord
+from nexod.knowledge.embeddings.local import LocalEmbedder
+
+async def main():
+    store = LocalVectorStore(Path({str(tmp_path)!r}), model="m", dim=384, exact_below=1)
+    await store.setup()
+    await store.upsert("ns", [VectorRecord("a", np.ones(384, dtype=np.float32) / 384 ** 0.5)])
+    vec = await LocalEmbedder(Path({str(model_cache)!r})).embed_query("hello")
+    print(len(await store.query("ns", vec, k=1)))
+    await store.aclose()
+
+asyncio.run(main())
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "1"

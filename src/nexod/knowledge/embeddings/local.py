@@ -110,12 +110,14 @@ class LocalEmbedder(Embedder):
         return out
 
     def _import_runtime(self) -> None:
-        # Import the native libraries on the calling (event loop) thread: loading
-        # onnxruntime's extension for the first time from a worker thread crashed the
-        # process once (SIGSEGV) in a long test session. Later calls cost nothing.
+        # Native libraries load on the calling thread, in the order nexod.knowledge.native
+        # requires. Later calls cost nothing.
         if self._session is None:
-            import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
+
+            from nexod.knowledge.native import load_onnxruntime
+
+            load_onnxruntime()
 
     async def setup(self) -> None:
         """Load (and on first use export) the model in a worker thread."""

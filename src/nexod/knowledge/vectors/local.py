@@ -144,8 +144,9 @@ class _Space:
     # ---- the HNSW index -----------------------------------------------------------------
 
     def _new_ann(self) -> Any:
-        from usearch.index import Index
+        from nexod.knowledge.native import load_usearch
 
+        Index = load_usearch()
         # f32: usearch's default bf16 caps recall@10 near 0.99 on 384-d vectors.
         return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=16,
                      expansion_add=128, expansion_search=self.ef_search)
