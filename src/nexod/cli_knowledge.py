@@ -54,6 +54,15 @@ async def open_kb(settings: Settings) -> AsyncIterator[KnowledgeBase]:
         await engine.dispose()
 
 
+def source_name(path: Path) -> str:
+    """A file's document source: relative to the working directory when inside it."""
+    full = path.resolve()
+    try:
+        return full.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return full.as_posix()
+
+
 def collect(paths: Iterable[Path]) -> tuple[list[Path], int]:
     """Files to ingest: named files as given, folders recursively (supported types only).
 
@@ -116,7 +125,8 @@ def ingest_command(
                 async def send(f: Path) -> tuple[dict[str, Any], bool]:
                     data = await asyncio.to_thread(f.read_bytes)
                     r = await http.post("/knowledge/documents", files={"file": (f.name, data)},
-                                        data={"namespace": namespace, "source": str(f), "metadata": json.dumps(meta)})
+                                        data={"namespace": namespace, "source": source_name(f),
+                                              "metadata": json.dumps(meta)})
                     if r.status_code >= 400:
                         raise NexodError(r.json().get("detail", r.text))
                     return r.json(), r.status_code == 201
@@ -127,7 +137,7 @@ def ingest_command(
             async with open_kb(load_settings()) as kb:
                 async def send_local(f: Path) -> tuple[dict[str, Any], bool]:
                     data = await asyncio.to_thread(f.read_bytes)
-                    return await kb.ingest(LOCAL_ORG, data, source=str(f), namespace=namespace,
+                    return await kb.ingest(LOCAL_ORG, data, source=source_name(f), namespace=namespace,
                                            filename=f.name, metadata=meta)
 
                 for f in files:
