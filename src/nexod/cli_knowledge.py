@@ -35,20 +35,32 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @asynccontextmanager
-async def open_kb(settings: Settings) -> AsyncIterator[KnowledgeBase]:
-    """The knowledge base on the configured storage, without graphs or workers."""
+async def open_kb(settings: Settings, *, migrate: bool = True, warm: bool = False) -> AsyncIterator[KnowledgeBase]:
+    """The knowledge base on the configured storage, without graphs or workers.
+
+    ``migrate=False`` skips Alembic (a read-only command on a database that has none of our
+    tables fails on first use instead); ``warm`` starts loading the embedding model at once,
+    in a thread, beside the database work.
+    """
     from nexod.db.engine import create_engine, sessionmaker
-    from nexod.db.migrate import upgrade
     from nexod.knowledge.service import open_knowledge
 
     engine = create_engine(settings)
     kb = None
+    loading: asyncio.Task[None] | None = None
     try:
-        await upgrade(engine)
         kb = open_knowledge(settings, engine, sessionmaker(engine))
+        if warm:
+            loading = asyncio.create_task(kb.embedder.setup())
+        if migrate:
+            from nexod.db.migrate import upgrade
+
+            await upgrade(engine)
         await kb.setup()
         yield kb
     finally:
+        if loading is not None and not loading.done():
+            loading.cancel()
         if kb is not None:
             await kb.aclose()
         await engine.dispose()
@@ -187,12 +199,21 @@ def search_command(
                 if r.status_code >= 400:
                     raise NexodError(r.json().get("detail", r.text))
                 return list(r.json()["hits"])
+        from sqlalchemy.exc import DBAPIError
+
         from nexod.knowledge.filters import parse
 
         flt = parse(raw_filter)
-        async with open_kb(load_settings()) as kb:
-            hits = await kb.search(LOCAL_ORG, query, namespace=namespace, k=k, mode=mode, filter=flt)  # type: ignore[arg-type]
-            return [h.as_dict() for h in hits]
+        settings = load_settings()
+        if not settings.is_postgres and not (settings.data_dir / "nexod.db").is_file():
+            raise NexodError(f"no knowledge base in {settings.data_dir}/: ingest documents first (nexod ingest PATH)")
+        try:
+            async with open_kb(settings, migrate=False, warm=mode != "keyword") as kb:
+                hits = await kb.search(LOCAL_ORG, query, namespace=namespace, k=k, mode=mode, filter=flt)  # type: ignore[arg-type]
+                return [h.as_dict() for h in hits]
+        except DBAPIError as exc:  # no knowledge tables yet: nothing was ever ingested here
+            raise NexodError(f"the database has no knowledge base yet ({str(exc.orig).splitlines()[0]}): "
+                             "run `nexod migrate` or ingest documents first") from exc
 
     try:
         hits = asyncio.run(run())
