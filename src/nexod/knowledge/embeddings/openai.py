@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import httpx
 import numpy as np
 
-from nexod.errors import NexodError
+from nexod.errors import Unavailable
 from nexod.knowledge.embeddings.base import Embedder, Matrix, normalize
 
 
-class EmbeddingError(NexodError):
+class EmbeddingError(Unavailable):
     """The embeddings endpoint failed or answered with something unusable."""
 
 
