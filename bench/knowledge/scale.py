@@ -127,7 +127,7 @@ async def bench_local(size: int, data: np.ndarray[Any, Any], queries: np.ndarray
         log(f"local {size:,}: {min(s + batch, size):,} vectors in {time.perf_counter() - started:.0f} s")
     load = time.perf_counter() - started
     space = store._spaces["bench"]  # the bench reads internals to report how the store searches
-    kind = "exact (below NEXOD_KB_EXACT_BELOW)" if space.ann is None else "usearch HNSW f32, M=16, ef_construction=128"
+    kind = "exact (below NEXOD_KB_EXACT_BELOW)" if space.ann is None else "usearch HNSW f32, M=16, ef_construction=64"
     rows = []
     for ef in LOCAL_EFS if space.ann is not None else (0,):
         if space.ann is not None:
