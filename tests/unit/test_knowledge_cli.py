@@ -67,3 +67,23 @@ def test_reconcile_rebuilds_a_lost_vector_store(tmp_path: Path) -> None:
     assert "docs/refunds.md" in found.stdout.splitlines()[0]
     rebuilt = nexod("knowledge", "reconcile", "--rebuild", cwd=tmp_path, env=ENV)
     assert rebuilt.returncode == 0 and "written 2" in rebuilt.stderr
+
+
+def test_while_a_server_owns_the_store_ingest_goes_through_it(tmp_path: Path) -> None:
+    from tests.servers import Server
+
+    docs = write_docs(tmp_path)
+    config = tmp_path / "langgraph.json"
+    config.write_text('{"graphs": {}}')
+    srv = Server(tmp_path / ".nexod", config=config)
+    srv.start()
+    try:
+        env = {**ENV, "NEXOD_DATA_DIR": str(tmp_path / ".nexod")}
+        direct = nexod("ingest", "docs", cwd=tmp_path, env=env, timeout=120)
+        assert direct.returncode == 1 and "owned by another process" in direct.stderr, direct.stderr
+        via_api = nexod("ingest", "docs", "--url", srv.url, cwd=tmp_path, env=env, timeout=120)
+        assert via_api.returncode == 0 and "2 indexed" in via_api.stderr, via_api.stderr
+        found = nexod("search", "refund annual plan", "-k", "1", "--url", srv.url, cwd=tmp_path, env=env)
+        assert "docs/refunds.md" in found.stdout
+    finally:
+        srv.stop()

@@ -128,6 +128,7 @@ class KnowledgeBase:
         Unchanged content (same hash, same chunking, same model, indexed) is not re-embedded.
         """
         check_namespace(namespace)
+        self._check_writable()
         if not source or len(source) > 1024:
             raise InvalidInput("source must be 1-1024 characters (a file name, path or URL)", field="source")
         metadata = check_metadata(dict(metadata or {}))
@@ -152,6 +153,11 @@ class KnowledgeBase:
         vectors = await self._embed(chunks, doc_title)
         return await self._store(org_id, namespace, source, existing, digest, len(data),
                                  CONTENT_TYPES[parsed.kind], doc_title, metadata, chunks, vectors), True
+
+    def _check_writable(self) -> None:
+        if not self.store.writable:
+            raise Conflict(f"the {self.store.kind} vector store is owned by another process (a running "
+                           "`nexod serve`?): write through its API, e.g. `nexod ingest --url http://…`")
 
     async def _embed(self, chunks: Sequence[Chunk], title: str | None) -> np.ndarray[Any, Any]:
         try:
@@ -246,6 +252,7 @@ class KnowledgeBase:
 
     async def delete_document(self, org_id: str, document_id: str) -> None:
         """Remove a document, its chunks and their vectors."""
+        self._check_writable()
         async with self.db() as s:
             doc = await s.scalar(select(KbDocument).where(
                 KbDocument.document_id == document_id, KbDocument.org_id == org_id))

@@ -75,6 +75,9 @@ class VectorStore(ABC):
     kind: str
     """``local``, ``pgvector`` or ``pinecone``."""
 
+    writable: bool = True
+    """False when another process owns the store (the local store's files); writes would fail."""
+
     def __init__(self, *, model: str, dim: int) -> None:
         self.model = model
         self.dim = dim
