@@ -72,7 +72,7 @@ def test_reconcile_rebuilds_a_lost_vector_store(tmp_path: Path) -> None:
 def test_while_a_server_owns_the_store_ingest_goes_through_it(tmp_path: Path) -> None:
     from tests.servers import Server
 
-    docs = write_docs(tmp_path)
+    write_docs(tmp_path)
     config = tmp_path / "langgraph.json"
     config.write_text('{"graphs": {}}')
     srv = Server(tmp_path / ".nexod", config=config)
