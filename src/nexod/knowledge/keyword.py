@@ -54,6 +54,8 @@ class KeywordHit:
 async def setup_keyword_index(conn: AsyncConnection) -> None:
     """Create the full-text index for this dialect (idempotent)."""
     ddl = PG_DDL if conn.dialect.name == "postgresql" else SQLITE_DDL
+    if conn.dialect.name == "postgresql":  # several processes may start at once
+        await conn.execute(text("SELECT pg_advisory_xact_lock(74658)"))
     for stmt in ddl:
         await conn.execute(text(stmt))
 
