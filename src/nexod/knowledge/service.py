@@ -9,6 +9,7 @@ reason if it could not; ``nexod knowledge reconcile`` repairs the store from SQL
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -283,17 +284,24 @@ class KnowledgeBase:
         if not await self.namespace_exists(org_id, namespace):
             raise NotFound("namespace", namespace)
         depth = k if mode != "hybrid" else max(3 * k, 30)
-        semantic: list[tuple[str, float]] = []
-        keyword: list[tuple[int, float]] = []
-        if mode in ("semantic", "hybrid"):
+
+        async def semantic_leg() -> list[tuple[str, float]]:
+            if mode == "keyword":
+                return []
             q = await self.embedder.embed_query(query)
             hits = await self.store.query(physical_namespace(org_id, namespace), q, k=depth, filter=filter)
-            semantic = [(h.id, h.score) for h in hits]
-        if mode in ("keyword", "hybrid"):
+            return [(h.id, h.score) for h in hits]
+
+        async def keyword_leg() -> list[tuple[int, float]]:
+            if mode == "semantic":
+                return []
             async with self.db() as s:
                 where = to_sql(filter, VectorMetadata.__table__.c.metadata, s.get_bind().dialect.name)
                 kw = await keyword_search(s, query, org_id=org_id, namespace=namespace, k=depth, where=where)
-            keyword = [(h.row_id, h.score) for h in kw]
+            return [(h.row_id, h.score) for h in kw]
+
+        # The legs overlap: the query is embedded (in a thread) while the database answers.
+        semantic, keyword = await asyncio.gather(semantic_leg(), keyword_leg())
         rows = await self._rows(org_id, [c for c, _ in semantic], [r for r, _ in keyword])
         by_chunk = {r.chunk_id: r for r in rows}
         by_row = {r.id: r.chunk_id for r in rows}
