@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +49,8 @@ async def test_export_is_cached_and_reused(model_cache: Path) -> None:
     cached = onnx_path(package_model_dir(), model_cache)
     assert cached.is_file()
     before = cached.stat().st_mtime_ns
-    started = time.perf_counter()
     await LocalEmbedder(model_cache).setup()
-    assert cached.stat().st_mtime_ns == before
-    assert time.perf_counter() - started < 3  # loads the cached file: no second export
+    assert cached.stat().st_mtime_ns == before  # loaded the cached file: no second export
 
 
 async def test_missing_model_files_are_a_config_error(tmp_path: Path) -> None:
