@@ -32,7 +32,7 @@ QUERIES = 200
 WARMUP = 20
 K = 10
 MODEL = "bench:synthetic-384"
-LOCAL_EFS = (64, 128, 256)
+LOCAL_EFS = (64, 128, 256, 512, 1024)
 PG_EFS = (40, 100, 200)
 
 
