@@ -17,7 +17,8 @@ def open_vector_store(settings: Settings, *, model: str, dim: int) -> VectorStor
         from nexod.knowledge.vectors.local import LocalVectorStore
 
         return LocalVectorStore(settings.data_dir / "vectors", model=model, dim=dim,
-                                exact_below=settings.kb_exact_below, ef_search=settings.kb_ef_search)
+                                exact_below=settings.kb_exact_below, ef_search=settings.kb_ef_search,
+                                m=settings.kb_hnsw_m, ef_construction=settings.kb_hnsw_ef_construction)
     if scheme == "pgvector":
         try:
             from nexod.knowledge.vectors.pgvector import PgVectorStore
@@ -27,7 +28,8 @@ def open_vector_store(settings: Settings, *, model: str, dim: int) -> VectorStor
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("NEXOD_VECTOR_STORE=pgvector needs NEXOD_DATABASE_URL, or "
                               "pgvector:postgresql://user:pass@host/db")
-        return PgVectorStore(url, model=model, dim=dim, ef_search=settings.kb_ef_search)
+        return PgVectorStore(url, model=model, dim=dim, ef_search=settings.kb_ef_search, m=settings.kb_hnsw_m,
+                             ef_construction=settings.kb_hnsw_ef_construction)
     if scheme == "pinecone":
         try:
             from nexod.knowledge.vectors.pinecone import PineconeVectorStore

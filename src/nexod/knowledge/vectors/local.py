@@ -51,12 +51,13 @@ class _Space:
     """One namespace: rows of vectors and metadata, an optional HNSW index, a write-ahead log."""
 
     def __init__(self, path: Path, namespace: str, dim: int, *, exact_below: int, ef_search: int,
-                 writable: bool) -> None:
+                 writable: bool, m: int = 16, ef_construction: int = 64) -> None:
         self.path = path
         self.namespace = namespace
         self.dim = dim
         self.exact_below = exact_below
         self.ef_search = ef_search
+        self.m, self.ef_construction = m, ef_construction
         self.writable = writable
         self.lock = threading.RLock()
         self.rows: dict[str, int] = {}
@@ -148,8 +149,8 @@ class _Space:
 
         Index = load_usearch()
         # f32: usearch's default bf16 caps recall@10 near 0.99 on 384-d vectors.
-        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=16,
-                     expansion_add=64, expansion_search=self.ef_search)
+        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=self.m,
+                     expansion_add=self.ef_construction, expansion_search=self.ef_search)
 
     def _build_ann(self) -> None:
         ann = self._new_ann()
@@ -309,11 +310,12 @@ class LocalVectorStore(VectorStore):
     kind = "local"
 
     def __init__(self, root: Path, *, model: str, dim: int, exact_below: int = 20_000,
-                 ef_search: int = 96) -> None:
+                 ef_search: int = 96, m: int = 16, ef_construction: int = 64) -> None:
         super().__init__(model=model, dim=dim)
         self.root = root
         self.exact_below = exact_below
         self.ef_search = ef_search
+        self.m, self.ef_construction = m, ef_construction
         self._spaces: dict[str, _Space] = {}
         self._lock_file: IO[bytes] | None = None
         self.writable = False
@@ -356,7 +358,8 @@ class LocalVectorStore(VectorStore):
                 if not create and not path.is_dir():
                     return None
                 space = _Space(path, namespace, self.dim, exact_below=self.exact_below,
-                               ef_search=self.ef_search, writable=self.writable)
+                               ef_search=self.ef_search, writable=self.writable, m=self.m,
+                               ef_construction=self.ef_construction)
                 space.load()
                 self._spaces[namespace] = space
             return space
