@@ -1,16 +1,21 @@
-"""The ``nexod`` command: serve, migrate."""
+"""The ``nexod`` command: serve, worker, status, migrate."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nexod.errors import ConfigError
 from nexod.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from nexod.graphs.registry import GraphRegistry
 
 app = typer.Typer(help="Nexod: a self-hosted agent server.", no_args_is_help=True, add_completion=False)
 
@@ -51,10 +56,123 @@ def serve(
         f"Nexod on http://{settings.host}:{settings.port}  storage: {where}  graphs: {graphs}  docs: /docs",
         fg="green", err=True,
     )
-    uvicorn.run(
-        create_app(settings, run_worker=not no_worker, registry=registry),
-        host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=10,
-        loop="uvloop" if os.name == "posix" else "auto",
+    api = create_app(settings, run_worker=not no_worker, registry=registry)
+
+    class Server(uvicorn.Server):
+        """Uvicorn, plus: the first SIGTERM stops the worker claiming at once (uvicorn first
+        waits for open connections), a second one releases its runs without more grace."""
+
+        signals = 0
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            core = getattr(api.state, "core", None)
+            if core is not None and core.worker is not None:
+                self.signals += 1
+                act = core.worker.drain if self.signals == 1 else core.worker.hurry
+                asyncio.get_event_loop_policy().get_event_loop().call_soon_threadsafe(act)
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(
+        api, host=settings.host, port=settings.port, log_level="warning",
+        timeout_graceful_shutdown=10, loop="uvloop" if os.name == "posix" else "auto",
+    )).run()
+
+
+@app.command()
+def worker(
+    config: Annotated[Path | None, typer.Option(help="Graph config file [NEXOD_CONFIG]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Runs executed at once [NEXOD_WORKERS]")] = None,
+) -> None:
+    """Execute runs only (no HTTP): add as many as you like beside `nexod serve --no-worker`.
+
+    Needs PostgreSQL (NEXOD_DATABASE_URL) and, for instant wake-ups and cancels, Redis
+    (NEXOD_REDIS_URL). SIGTERM: stop claiming, let runs finish within NEXOD_SHUTDOWN_GRACE
+    seconds, then hand the rest back to the queue; a second SIGTERM hands them back at once.
+    """
+    from nexod.core import load_registry
+    from nexod.logs import setup_logging
+
+    settings = _settings(config=config, workers=workers)
+    if not settings.is_postgres:
+        typer.secho(
+            "nexod: `nexod worker` needs NEXOD_DATABASE_URL=postgresql://… so that workers and "
+            "API processes share one queue; embedded mode runs both in `nexod serve`.",
+            fg="red", err=True,
+        )
+        raise typer.Exit(2)
+    if settings.workers < 1:
+        typer.secho("nexod: NEXOD_WORKERS / --workers must be at least 1 for a worker", fg="red", err=True)
+        raise typer.Exit(2)
+    setup_logging(settings.log_level)
+    try:
+        registry = load_registry(settings)
+    except ConfigError as exc:
+        typer.secho(f"nexod: {exc.message}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    bus = "Redis" if settings.redis_url else f"none (polling every {settings.poll_interval} s)"
+    graphs = ", ".join(registry.ids) or "none"
+    typer.secho(f"Nexod worker: {settings.workers} runs at once  graphs: {graphs}  bus: {bus}",
+                fg="green", err=True)
+    asyncio.run(_work(settings, registry))
+
+
+async def _work(settings: Settings, registry: GraphRegistry) -> None:
+    from nexod.core import open_core
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    async with open_core(settings, run_worker=True, registry=registry) as core:
+        assert core.worker is not None
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            assert core.worker is not None
+            if signals == 1:
+                core.worker.drain()
+                stop.set()
+            else:
+                core.worker.hurry()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        await stop.wait()
+
+
+@app.command()
+def status() -> None:
+    """Show workers (heartbeat, runs in flight) and the run queue of the configured database."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from nexod.db.engine import create_engine
+    from nexod.runs.health import WorkerBeats, queue_depth
+
+    settings = _settings()
+
+    async def _read() -> tuple[list[dict[str, object]], dict[str, object]]:
+        engine = create_engine(settings)
+        try:
+            beats = await WorkerBeats(engine).report(alive_within=settings.lease_seconds)
+            return beats, await queue_depth(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        beats, depth = asyncio.run(_read())
+    except Exception as exc:
+        typer.secho(f"nexod: cannot read the database: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    console = Console()
+    table = Table("worker", "status", "in flight", "capacity", "heartbeat age (s)", "alive")
+    for b in beats:
+        table.add_row(str(b["worker_id"]), str(b["status"]), str(b["in_flight"]), str(b["capacity"]),
+                      str(b["heartbeat_age_seconds"]), "yes" if b["alive"] else "[red]no[/red]")
+    console.print(table)
+    console.print(
+        f"queue: {depth['pending']} due, {depth['scheduled']} scheduled, {depth['running']} running; "
+        f"oldest due run waiting {depth['oldest_pending_seconds']} s"
     )
 
 

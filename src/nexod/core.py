@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +22,8 @@ from nexod.resources.assistants import Assistants
 from nexod.resources.state import ThreadState
 from nexod.resources.threads import Threads
 from nexod.runs.executor import Executor
+from nexod.runs.health import WorkerBeats
+from nexod.runs.janitor import Janitor
 from nexod.runs.queue import RunQueue
 from nexod.runs.service import Runs
 from nexod.runs.worker import Worker
@@ -46,7 +49,9 @@ class Core:
     threads: Threads
     state: ThreadState
     runs: Runs
+    beats: WorkerBeats
     worker: Worker | None
+    redis: Any = None
 
 
 def load_registry(settings: Settings) -> GraphRegistry:
@@ -56,6 +61,30 @@ def load_registry(settings: Settings) -> GraphRegistry:
     registry = GraphRegistry(graph_config)
     registry.load()
     return registry
+
+
+@asynccontextmanager
+async def open_bus(settings: Settings) -> AsyncIterator[tuple[EventBus, Any]]:
+    """The event bus the settings call for, and the Redis client behind it (None embedded)."""
+    if settings.redis_url is None:
+        bus: EventBus = MemoryEventBus()
+        try:
+            yield bus, None
+        finally:
+            await bus.close()
+        return
+    from nexod.events.redis import RedisEventBus, connect
+
+    client = connect(settings.redis_url)
+    redis_bus = RedisEventBus(client)
+    await redis_bus.start()
+    if not redis_bus.healthy:
+        log.warning("redis_unavailable_at_start", extra={"redis_url": settings.redis_url.split("@")[-1]})
+    try:
+        yield redis_bus, client
+    finally:
+        await redis_bus.close()
+        await client.aclose()
 
 
 @asynccontextmanager
@@ -71,38 +100,39 @@ async def open_core(
         if migrate:
             await upgrade(engine)
         db = sessionmaker(engine)
-        async with open_checkpoints(settings) as checkpoints:
-            bus = MemoryEventBus()
+        async with open_bus(settings) as (bus, redis), open_checkpoints(settings) as checkpoints:
             events = EventLog(engine, bus)
             await events.start()
             stores = Stores(db)
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)
-            queue = RunQueue(engine, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+            beats = WorkerBeats(engine)
             worker: Worker | None = None
             if run_worker and settings.workers > 0:
+                queue = RunQueue(engine, lease_seconds=settings.lease_seconds,
+                                 max_attempts=settings.max_attempts)
                 executor = Executor(settings, engine, registry, checkpoints, stores, events, state)
-                worker = Worker(settings, queue, executor)
-            runs = Runs(
-                engine, assistants, events, bus,
-                wake=worker.wake if worker else (lambda: None),
-                cancel_local=worker.cancel if worker else (lambda _r, _a: False),
-            )
+                janitor = Janitor(settings, engine, checkpoints, beats)
+                worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep)
+            runs = Runs(engine, assistants, events, bus)
             await assistants.ensure_defaults(LOCAL_ORG)
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
-                        assistants, threads, state, runs, worker)
+                        assistants, threads, state, runs, beats, worker, redis)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.
                 await worker.start(recover_all=not settings.is_postgres)
-            log.info("nexod_ready", extra={"graphs": registry.ids, "storage": "postgres" if settings.is_postgres else "sqlite"})
+            log.info("nexod_ready", extra={
+                "graphs": registry.ids, "storage": "postgres" if settings.is_postgres else "sqlite",
+                "bus": "redis" if redis is not None else "memory",
+                "role": "api+worker" if worker is not None else "api",
+            })
             try:
                 yield core
             finally:
                 if worker is not None:
                     await worker.stop()
                 await events.stop()
-                await bus.close()
     finally:
         await engine.dispose()

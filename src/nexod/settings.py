@@ -43,7 +43,11 @@ class Settings(BaseSettings):
         30.0, gt=1, description="How long a worker's claim on a run lasts without a heartbeat."
     )
     poll_interval: float = Field(
-        1.0, gt=0, description="Seconds between queue polls when nothing wakes the worker."
+        1.0, gt=0, description="Seconds between queue polls while the bus is down (Redis away)."
+    )
+    idle_poll: float = Field(
+        10.0, gt=0, description="Seconds between safety polls of the queue while wake-ups arrive "
+        "through the bus.",
     )
     heartbeat_interval: float = Field(
         5.0, gt=0, description="Seconds between keep-alive lines on idle streams and waits."
@@ -67,7 +71,7 @@ class Settings(BaseSettings):
     )
     thread_ttl: float = Field(
         0, ge=0, description="Minutes after its last update an idle thread is deleted "
-        "(0: never). A thread's own ttl overrides it.",
+        "(0: never).",
     )
     sweep_interval: float = Field(
         60.0, gt=0, description="Seconds between sweeps for expired threads and old checkpoints.",

@@ -276,13 +276,13 @@ async def cancel_many(
 @router.get("/threads/{thread_id}/stream", summary="Follow every run on a thread (SSE, live)")
 async def thread_stream(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
     await core.threads.get(org, thread_id)
-    from nexod.events.base import END, thread_channel
+    from nexod.events.base import END, GAP, thread_channel
 
     async def events() -> AsyncIterator[Event | None]:
         async with core.bus.subscribe(thread_channel(thread_id)) as sub:
             while True:
                 ev = await sub.get(timeout=core.settings.heartbeat_interval)
-                if ev is None or ev.event != END:
+                if ev is None or ev.event not in (END, GAP):
                     yield ev
 
     return sse_response(events())

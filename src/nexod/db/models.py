@@ -200,3 +200,21 @@ class Cron(Base):
     updated_at: Mapped[datetime] = _ts()
 
     __table_args__ = (Index("ix_crons_org", "org_id", "created_at"),)
+
+
+class WorkerBeat(Base):
+    """A worker process's last heartbeat: what readiness checks and `nexod status` report.
+
+    Not tenant data: one row per live worker process, deleted when it stops cleanly and
+    swept when its heartbeat is long gone.
+    """
+
+    __tablename__ = "workers"
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False)
+    in_flight: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    started_at: Mapped[datetime] = _ts()
+    heartbeat_at: Mapped[datetime] = _ts()

@@ -103,8 +103,7 @@ class EventLog:
             by_channel[run_channel(i.event.run_id)].append(i.event)
             if i.event.event != END:
                 by_channel[thread_channel(i.event.thread_id)].append(i.event)
-        for channel, events in by_channel.items():
-            await self._bus.publish(channel, events)
+        await self._bus.publish_many(by_channel)
 
     async def read(self, org_id: str, run_id: str, after: int) -> list[Event]:
         """Stored events of a run with ``seq > after``, in order."""

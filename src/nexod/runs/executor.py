@@ -81,7 +81,7 @@ class Executor:
         """
         run = claimed.run
         # Event ids continue across attempts, so a rejoining client never sees one twice.
-        seq = 0 if run.attempt <= 1 else await self._events.last_seq(run.run_id)
+        seq = await self._events.last_seq(run.run_id) if claimed.resumed else 0
         kwargs = run.kwargs
 
         def emit(name: str, data: Any) -> None:
@@ -143,7 +143,7 @@ class Executor:
             assistant.graph_id, config, checkpointer=self._checkpoints.saver,
             store=self._stores.for_org(run.org_id),
         )
-        if run.attempt > 1 and await self._checkpoints.latest_run_id(run.thread_id) == run.run_id:
+        if claimed.resumed and await self._checkpoints.latest_run_id(run.thread_id) == run.run_id:
             # A retry after a crash: this run already wrote checkpoints, so continue from the
             # newest one instead of starting over.
             graph_input = None

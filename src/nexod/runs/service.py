@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,13 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexod.db.models import AgentSession, Assistant, Thread
 from nexod.db.rows import to_model, values_of
 from nexod.errors import Conflict, InvalidInput, NotFound
-from nexod.events.base import END, Event, EventBus, run_channel
+from nexod.events.base import CANCEL, END, GAP, WAKE, Event, EventBus, control, run_channel
 from nexod.events.log import EventLog
 from nexod.resources.assistants import Assistants
 from nexod.runs.queue import TERMINAL
 from nexod.serde import as_utc, loads, new_id, utcnow
-
-CancelLocal = Callable[[str, str], bool]
 
 
 def run_dict(row: AgentSession) -> dict[str, Any]:
@@ -47,16 +46,26 @@ class Runs:
         assistants: Assistants,
         events: EventLog,
         bus: EventBus,
-        *,
-        wake: Callable[[], None],
-        cancel_local: CancelLocal,
     ) -> None:
         self._engine = engine
         self._assistants = assistants
         self._events = events
         self._bus = bus
-        self._wake = wake
-        self._cancel_local = cancel_local
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    async def wake_workers(self) -> None:
+        """Tell every worker (in any process) that a run may be ready to claim."""
+        await self._bus.publish(WAKE, [control("wake")])
+
+    def _wake_later(self, delay: float) -> None:
+        """Wake workers when a delayed run becomes due (their slow poll is the fallback)."""
+        def fire() -> None:
+            self._timers.discard(handle)
+            task = asyncio.ensure_future(self.wake_workers())
+            task.add_done_callback(lambda t: t.exception())
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
 
     async def create(
         self, org_id: str, thread_id: str | None, payload: dict[str, Any]
@@ -144,7 +153,10 @@ class Runs:
             await s.execute(insert(AgentSession).values(**values_of(run)))
         for rid in to_cancel:
             await self._cancel(org_id, rid, strategy)
-        self._wake()
+        await self.wake_workers()
+        delay = float(payload.get("after_seconds") or 0)
+        if delay > 0:
+            self._wake_later(delay)
         return run
 
     async def get(self, org_id: str, thread_id: str | None, run_id: str) -> AgentSession:
@@ -211,7 +223,9 @@ class Runs:
                 .where(AgentSession.run_id == run_id, AgentSession.status == "running")
                 .values(cancel_action=action, updated_at=now)
             )
-        self._cancel_local(run_id, action)
+        # The worker that owns the run hears this at once; if the bus is down it reads
+        # cancel_action at its next lease renewal.
+        await self._bus.publish(CANCEL, [control("cancel", run_id, action.encode())])
 
     async def _settle_thread_if_idle(self, thread_id: str) -> None:
         """After cancelling a pending run, a thread with nothing else queued is no longer busy."""
@@ -301,22 +315,31 @@ class Runs:
         """Events of a run: stored ones after ``after`` (None: only new ones), then live ones.
 
         Yields None when ``heartbeat`` seconds pass with nothing to send; ends with the run.
+        Live delivery may lose messages (a broker outage): a gap in the event ids, a bus
+        :data:`GAP` marker or a quiet heartbeat fetches what was missed from the event log, so
+        the client sees every event once and in order.
         """
         async with self._bus.subscribe(run_channel(run_id)) as sub:
             run = await self.get(org_id, thread_id, run_id)
-            last = -1
             if after is not None:
+                last = after
                 for ev in await self._events.read(org_id, run_id, after):
                     last = ev.seq
                     yield ev
-            elif run.status not in TERMINAL:
+            else:
                 last = await self._events.last_seq(run_id)
             if run.status in TERMINAL:
                 return
             while True:
                 live = await sub.get(timeout=heartbeat)
-                if live is None:
-                    yield None
+                if live is None or live.event in (GAP, END):
+                    if live is None:
+                        yield None
+                    for late in await self._events.read(org_id, run_id, last):
+                        last = late.seq
+                        yield late
+                    if live is not None and live.event == END:
+                        return
                     try:
                         run = await self.get(org_id, thread_id, run_id)
                     except NotFound:
@@ -327,9 +350,13 @@ class Runs:
                             yield late
                         return
                     continue
-                if live.event == END:
-                    return
                 if live.seq <= last:
                     continue
+                if live.seq > last + 1:  # lost on the way: the log has them
+                    for late in await self._events.read(org_id, run_id, last):
+                        if late.seq >= live.seq:
+                            break
+                        last = late.seq
+                        yield late
                 last = live.seq
                 yield live
