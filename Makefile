@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench services install clean
+.PHONY: run test lint bench bench-scale services install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 ## Benchmarks (not tests): platform overhead, runs/s, API latency on SQLite and PostgreSQL.
 bench: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## Production-mode scaling: runs/s and time-to-first-event with 1, 2 and 4 worker processes.
+bench-scale: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache

@@ -112,11 +112,11 @@ class WorkerProcess(Server):
         return [sys.executable, "-m", "nexod.cli", "worker", "--config", str(self.config)]
 
     def start(self, timeout: float = 60) -> None:
-        self._started_before = self.logs().count("worker_started")
+        self._started_before = self.logs().count("nexod worker ready")
         super().start(timeout)
 
     def ready(self) -> bool:
-        return self.logs().count("worker_started") > self._started_before
+        return self.logs().count("nexod worker ready") > self._started_before
 
 
 @contextmanager

@@ -137,6 +137,7 @@ async def _work(settings: Settings, registry: GraphRegistry) -> None:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        typer.secho(f"nexod worker ready: {core.worker.worker_id}", fg="green", err=True)
         await stop.wait()
 
 
