@@ -33,11 +33,11 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+from tests.servers import RedisServer, Server, WorkerProcess, postgres_database  # noqa: E402
 
 from bench.config import GRAPH_CONFIG, SEED_AGENT_RESPONSE, SEED_API_P95  # noqa: E402
 from bench.cpu import machine_busy_cores, machine_cpu_ticks  # noqa: E402
 from bench.stats import Summary  # noqa: E402
-from tests.servers import RedisServer, Server, WorkerProcess, postgres_database  # noqa: E402
 
 EXPECTED = {"waiting_3": 3, "trivial_1": 1}
 
@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace, console: Console) -> list[Level]:
 def table(levels: list[Level], per_worker: int, clients: int) -> Table:
     t = Table(title=f"Runs/s and time-to-first-event by worker processes ({clients} clients, "
                     f"{per_worker} runs at once per worker; PostgreSQL + Redis, one API process)")
-    for col in ("graph", "workers", "runs/s", "× 1 worker", "TTFE p50", "TTFE p95", "run p50", "run p95",
+    for col in ("graph", "workers", "runs/s", "vs 1 worker", "TTFE p50", "TTFE p95", "run p50", "run p95",
                 "errors", "machine CPU (cores)"):
         t.add_column(col, justify="right" if col != "graph" else "left")
     base: dict[str, float] = {}

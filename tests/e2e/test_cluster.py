@@ -8,6 +8,7 @@ once however the creates race. Redis here is a private server, so a test can tak
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -248,7 +249,7 @@ async def test_race_enqueue_runs_all_one_at_a_time(
         "WHERE thread_id = %s ORDER BY started_at", tid,
     )
     assert [r[1] for r in rows] == ["success"] * 20
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert before[3] <= after[2], f"runs {before[0]} and {after[0]} overlapped"
     assert [r[0] for r in rows] == sorted(r["run_id"] for r in accepted), "not in arrival order"
     # Each run appended s1..s5 to the thread: any interleaving would show in the order.
