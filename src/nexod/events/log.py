@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.db.engine import reader
 from nexod.db.models import AgentLog
 from nexod.events.base import END, Event, EventBus, run_channel, thread_channel
 from nexod.serde import utcnow
@@ -35,6 +36,7 @@ class EventLog:
 
     def __init__(self, engine: AsyncEngine, bus: EventBus) -> None:
         self._engine = engine
+        self._reads = reader(engine)
         self._bus = bus
         self._queue: asyncio.Queue[_Item | asyncio.Future[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -58,12 +60,13 @@ class EventLog:
         """Queue an event for writing then publishing; returns at once."""
         self._queue.put_nowait(_Item(org_id, event, True))
 
-    def end(self, run_id: str, thread_id: str, output: bytes) -> None:
+    def end(self, run_id: str, thread_id: str, output: bytes, last_seq: int = 0) -> None:
         """Queue the end-of-run marker (published, not stored) after the run's events.
 
-        ``output`` is the run's final output (what ``/wait`` returns), carried to waiters.
+        ``output`` is the run's final output (what ``/wait`` returns), carried to waiters;
+        ``last_seq`` is the run's last event id, so a subscriber knows whether it missed any.
         """
-        self._queue.put_nowait(_Item("", Event(run_id, thread_id, 0, END, output), False))
+        self._queue.put_nowait(_Item("", Event(run_id, thread_id, last_seq, END, output), False))
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written and published."""
@@ -107,7 +110,7 @@ class EventLog:
 
     async def read(self, org_id: str, run_id: str, after: int) -> list[Event]:
         """Stored events of a run with ``seq > after``, in order."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(AgentLog.run_id, AgentLog.thread_id, AgentLog.seq, AgentLog.event, AgentLog.data)
@@ -119,6 +122,6 @@ class EventLog:
 
     async def last_seq(self, run_id: str) -> int:
         """The highest stored seq of a run (0 when none)."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             v = await conn.scalar(select(func.max(AgentLog.seq)).where(AgentLog.run_id == run_id))
         return int(v or 0)

@@ -14,6 +14,7 @@ from langgraph.pregel import Pregel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.db.engine import reader
 from nexod.db.models import AgentSession, Thread
 from nexod.db.rows import to_model
 from nexod.events.base import Event
@@ -59,6 +60,7 @@ class Executor:
     ) -> None:
         self._settings = settings
         self._engine = engine
+        self._reads = reader(engine)
         self._registry = registry
         self._checkpoints = checkpoints
         self._stores = stores
@@ -123,7 +125,7 @@ class Executor:
                                              "org_id": run.org_id, "error": err["error"]})
             emit("error", err)
             outcome = Outcome("error", {"__error__": err}, err)
-        await self._finish(run, graph, outcome)
+        await self._finish(run, graph, outcome, seq)
 
     async def _prepare_and_stream(
         self, claimed: Claimed, mapper: ChunkMapper, emit: Any
@@ -197,7 +199,7 @@ class Executor:
             await self._set_thread_status(run.thread_id, "idle")
 
     async def _state_graph(self, run: AgentSession) -> Pregel[Any, Any, Any, Any] | None:
-        async with self._engine.connect() as s:
+        async with self._reads.connect() as s:
             found = (await s.execute(select(Thread).where(Thread.thread_id == run.thread_id))).first()
         return None if found is None else await self._state.graph_for(to_model(Thread, found))
 
@@ -205,7 +207,7 @@ class Executor:
         async with self._engine.begin() as s:
             await s.execute(update(Thread).where(Thread.thread_id == thread_id).values(status=status))
 
-    async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome) -> None:
+    async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome, last_seq: int) -> None:
         """Flush events, then in one transaction store the final status and the thread's new
         state; then wake waiters, call the webhook and drop a temporary thread."""
         await self._events.flush()
@@ -238,7 +240,7 @@ class Executor:
             else:
                 values = {"status": "error" if error else "busy" if busy else "idle", "updated_at": now}
             await s.execute(update(Thread).where(Thread.thread_id == run.thread_id).values(**values))
-        self._events.end(run.run_id, run.thread_id, dumps(outcome.output))
+        self._events.end(run.run_id, run.thread_id, dumps(outcome.output), last_seq)
         await self._events.flush()
         if run.kwargs.get("webhook"):
             task = asyncio.create_task(self._webhook(run, outcome))

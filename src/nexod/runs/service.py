@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.db.engine import reader
 from nexod.db.models import AgentSession, Assistant, Thread
 from nexod.db.rows import to_model, values_of
 from nexod.errors import Conflict, InvalidInput, NotFound
@@ -48,6 +49,7 @@ class Runs:
         bus: EventBus,
     ) -> None:
         self._engine = engine
+        self._reads = reader(engine)
         self._assistants = assistants
         self._events = events
         self._bus = bus
@@ -81,7 +83,7 @@ class Runs:
         if payload.get("input") is not None and command:
             raise InvalidInput("send either input or command, not both", field="command")
         now = utcnow()
-        run_id = new_id()
+        run_id = ""  # taken under the thread lock, below
         strategy = payload.get("multitask_strategy") or "enqueue"
         temporary = thread_id is None
         kwargs = {k: v for k, v in payload.items()
@@ -150,6 +152,10 @@ class Runs:
                     await s.execute(
                         update(Thread).where(Thread.thread_id == thread_id).values(metadata_={**meta, **stamp})
                     )
+            # The id is taken once the thread is locked: on one thread, id order is the order
+            # creates committed in, which is the order the queue runs them in.
+            run.run_id = new_id()
+            run.created_at = run.updated_at = utcnow()
             await s.execute(insert(AgentSession).values(**values_of(run)))
         for rid in to_cancel:
             await self._cancel(org_id, rid, strategy)
@@ -161,7 +167,7 @@ class Runs:
 
     async def get(self, org_id: str, thread_id: str | None, run_id: str) -> AgentSession:
         """One run; NotFound when missing, on another thread, or another tenant's."""
-        async with self._engine.connect() as s:
+        async with self._reads.connect() as s:
             found = (await s.execute(select(AgentSession).where(AgentSession.run_id == run_id))).first()
         row = None if found is None else to_model(AgentSession, found)
         if row is None or row.org_id != org_id or (thread_id is not None and row.thread_id != thread_id):
@@ -304,7 +310,7 @@ class Runs:
                 if ev.event == END:
                     yield loads(ev.data)
                     return
-        async with self._engine.connect() as s:
+        async with self._reads.connect() as s:
             found = (await s.execute(select(Thread).where(Thread.thread_id == run.thread_id))).first()
         yield self.output_of(run, None if found is None else to_model(Thread, found))
 
@@ -321,7 +327,10 @@ class Runs:
         """
         async with self._bus.subscribe(run_channel(run_id)) as sub:
             run = await self.get(org_id, thread_id, run_id)
-            if after is not None:
+            never_started = run.status == "pending" and run.started_at is None
+            if never_started:
+                last = 0  # nothing stored yet: skip the read (a new run's own stream)
+            elif after is not None:
                 last = after
                 for ev in await self._events.read(org_id, run_id, after):
                     last = ev.seq
@@ -332,14 +341,17 @@ class Runs:
                 return
             while True:
                 live = await sub.get(timeout=heartbeat)
-                if live is None or live.event in (GAP, END):
+                if live is not None and live.event == END:
+                    if live.seq > last:  # events lost on the way: the log has them
+                        for late in await self._events.read(org_id, run_id, last):
+                            yield late
+                    return
+                if live is None or live.event == GAP:
                     if live is None:
                         yield None
                     for late in await self._events.read(org_id, run_id, last):
                         last = late.seq
                         yield late
-                    if live is not None and live.event == END:
-                        return
                     try:
                         run = await self.get(org_id, thread_id, run_id)
                     except NotFound:
