@@ -100,7 +100,7 @@ async def open_core(
         if migrate:
             await upgrade(engine)
         db = sessionmaker(engine)
-        async with open_bus(settings) as (bus, redis), open_checkpoints(settings) as checkpoints:
+        async with open_bus(settings) as (bus, redis), open_checkpoints(settings, redis=redis) as checkpoints:
             events = EventLog(engine, bus)
             await events.start()
             stores = Stores(db)
