@@ -185,3 +185,71 @@ class RedisServer:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+
+class PgBouncer:
+    """A private PgBouncer in *transaction* pooling mode in front of the test PostgreSQL:
+    a server connection is lent per transaction, so prepared statements or session state
+    that outlive a transaction break, as on Supabase's or Neon's poolers."""
+
+    BINARY = "/usr/sbin/pgbouncer"
+
+    def __init__(self, upstream_url: str) -> None:
+        import tempfile
+        from urllib.parse import urlsplit
+
+        up = urlsplit(upstream_url)
+        # Its own folder under /tmp: run as root, pgbouncer drops to `postgres`, which cannot
+        # enter pytest's private temporary folders.
+        self.work_dir = Path(tempfile.mkdtemp(prefix="nexod-pgbouncer-"))
+        self.port = free_port()
+        self.user = up.username or "postgres"
+        self.upstream = (up.hostname or "127.0.0.1", up.port or 5432)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def available(cls) -> bool:
+        return Path(cls.BINARY).exists()
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        self.work_dir.chmod(0o777)
+        (self.work_dir / "users.txt").write_text(f'"{self.user}" ""\n')
+        host, port = self.upstream
+        ini = self.work_dir / "pgbouncer.ini"
+        ini.write_text(
+            "[databases]\n"
+            f"* = host={host} port={port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\n"
+            f"unix_socket_dir =\nauth_type = trust\nauth_file = {self.work_dir / 'users.txt'}\n"
+            "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 10\n"
+            f"logfile = {self.work_dir / 'pgbouncer.log'}\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+        )
+        for f in self.work_dir.iterdir():
+            f.chmod(0o666)
+        cmd = [self.BINARY, str(ini)]
+        if os.geteuid() == 0:
+            cmd = [self.BINARY, "-u", "postgres", str(ini)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = self.work_dir / "pgbouncer.log"
+                raise RuntimeError(f"pgbouncer exited: {log.read_text() if log.exists() else ''}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("pgbouncer did not start")
+
+    def stop(self) -> None:
+        import shutil
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
