@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.errors import ConflictError
+from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from tests.conftest import pg_admin_url
 from tests.servers import RedisServer, Server, WorkerProcess, postgres_database
@@ -206,6 +206,29 @@ async def test_sigterm_hands_runs_over_after_the_grace_period(
     assert _steps(seen) == STEPS
     assert (await api2.runs.get(tid, rid))["status"] == "success"
     assert (await api2.threads.get_state(tid))["values"]["done"] == STEPS
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "rollback"])
+async def test_interrupt_and_rollback_reach_the_worker_from_another_api_process(
+    cluster: Cluster, clients: tuple[LangGraphClient, LangGraphClient], strategy: str,
+) -> None:
+    api1, api2 = clients
+    tid = (await api1.threads.create())["thread_id"]
+    first = await api1.runs.create(tid, "steps", input={}, stream_mode=["updates"],
+                                   config={"configurable": {"delay": 1.0}})
+    await asyncio.wait_for(_updates(api1, tid, first["run_id"], stop_after=1), 30)
+    second = await api2.runs.create(tid, "steps", input={}, multitask_strategy=strategy,  # type: ignore[arg-type]
+                                    config={"configurable": {"delay": 0.05}})
+    await asyncio.wait_for(api2.runs.join(tid, second["run_id"]), 30)
+    assert (await api1.runs.get(tid, second["run_id"]))["status"] == "success"
+    done = (await api1.threads.get_state(tid))["values"]["done"]
+    if strategy == "rollback":
+        with pytest.raises(NotFoundError):
+            await api1.runs.get(tid, first["run_id"])
+        assert done == STEPS  # the first run's progress was undone
+    else:
+        assert (await api1.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+        assert 1 <= len(done) - len(STEPS) < len(STEPS)  # its progress was kept
 
 
 async def _race(clients: tuple[LangGraphClient, LangGraphClient], tid: str, strategy: str,
