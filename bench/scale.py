@@ -36,7 +36,7 @@ from rich.table import Table  # noqa: E402
 from tests.servers import RedisServer, Server, WorkerProcess, postgres_database  # noqa: E402
 
 from bench.config import GRAPH_CONFIG, SEED_AGENT_RESPONSE, SEED_API_P95  # noqa: E402
-from bench.cpu import machine_busy_cores, machine_cpu_ticks  # noqa: E402
+from bench.cpu import machine_busy_cores, machine_cpu_ticks, process_cpu_seconds  # noqa: E402
 from bench.stats import Summary  # noqa: E402
 
 EXPECTED = {"waiting_3": 3, "trivial_1": 1}
@@ -54,6 +54,10 @@ class Level:
     latency: Summary
     errors: int
     machine_cpu: float | None
+    nexod_cpu_ms: float | None
+    """CPU of the API and worker processes per completed run, in ms."""
+    postgres_cpu_ms: float | None
+    """CPU of every PostgreSQL process per completed run, in ms."""
 
     @property
     def rate(self) -> float:
@@ -82,8 +86,24 @@ async def _one_run(http: httpx.AsyncClient, tid: str, graph: str) -> tuple[float
     return first, time.perf_counter() - sent
 
 
+def _postgres_pids() -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(process_cpu_seconds(p) or 0.0 for p in pids)
+
+
 async def measure(api_url: str, graph: str, workers: int, clients: int, seconds: float,
-                  warmup: float) -> Level:
+                  warmup: float, nexod_pids: list[int]) -> Level:
     limits = httpx.Limits(max_connections=clients + 8, max_keepalive_connections=clients + 8)
     async with httpx.AsyncClient(base_url=api_url, timeout=120, limits=limits, trust_env=False) as http:
         tids = [(await http.post("/threads", json={})).json()["thread_id"] for _ in range(clients)]
@@ -104,9 +124,12 @@ async def measure(api_url: str, graph: str, workers: int, clients: int, seconds:
 
         tasks = [asyncio.create_task(user(t)) for t in tids]
         await asyncio.sleep(warmup)
+        pg_pids = _postgres_pids()
         opened, cpu0 = time.perf_counter(), machine_cpu_ticks()
+        n0, p0 = _cpu(nexod_pids), _cpu(pg_pids)
         await asyncio.sleep(seconds)
         closed, cpu1 = time.perf_counter(), machine_cpu_ticks()
+        n1, p1 = _cpu(nexod_pids), _cpu(pg_pids)
         stop.set()
         await asyncio.gather(*tasks)
     inside = [(t, f, tot) for t, f, tot in done if opened <= t <= closed]
@@ -115,7 +138,8 @@ async def measure(api_url: str, graph: str, workers: int, clients: int, seconds:
     busy = machine_busy_cores(cpu0, cpu1)
     return Level(graph, workers, len(inside), closed - opened, Summary.of([f for _, f, _ in inside]),
                  Summary.of([tot for _, _, tot in inside]), errors,
-                 None if busy is None else round(busy, 2))
+                 None if busy is None else round(busy, 2),
+                 round((n1 - n0) / len(inside) * 1000, 1), round((p1 - p0) / len(inside) * 1000, 1))
 
 
 async def run(args: argparse.Namespace, console: Console) -> list[Level]:
@@ -142,7 +166,8 @@ async def run(args: argparse.Namespace, console: Console) -> list[Level]:
             for graph in args.graphs:
                 console.log(f"{graph}: {n} worker process(es), {args.clients} clients, "
                             f"{args.seconds:.0f} s window")
-                levels.append(await measure(api.url, graph, n, args.clients, args.seconds, args.warmup))
+                pids = [api.pid, *(w.pid for w in procs)]
+                levels.append(await measure(api.url, graph, n, args.clients, args.seconds, args.warmup, pids))
     return levels
 
 
@@ -150,7 +175,7 @@ def table(levels: list[Level], per_worker: int, clients: int) -> Table:
     t = Table(title=f"Runs/s and time-to-first-event by worker processes ({clients} clients, "
                     f"{per_worker} runs at once per worker; PostgreSQL + Redis, one API process)")
     for col in ("graph", "workers", "runs/s", "vs 1 worker", "TTFE p50", "TTFE p95", "run p50", "run p95",
-                "errors", "machine CPU (cores)"):
+                "errors", "machine CPU (cores)", "Nexod CPU/run", "PG CPU/run"):
         t.add_column(col, justify="right" if col != "graph" else "left")
     base: dict[str, float] = {}
     for lv in levels:
@@ -158,7 +183,8 @@ def table(levels: list[Level], per_worker: int, clients: int) -> Table:
         t.add_row(lv.graph, str(lv.workers), f"{lv.rate:.1f}", f"{lv.rate / base[lv.graph]:.2f}",
                   f"{lv.ttfe.p50 * 1000:.0f} ms", f"{lv.ttfe.p95 * 1000:.0f} ms",
                   f"{lv.latency.p50 * 1000:.0f} ms", f"{lv.latency.p95 * 1000:.0f} ms",
-                  str(lv.errors), "-" if lv.machine_cpu is None else f"{lv.machine_cpu:.2f}")
+                  str(lv.errors), "-" if lv.machine_cpu is None else f"{lv.machine_cpu:.2f}",
+                  f"{lv.nexod_cpu_ms:.0f} ms", f"{lv.postgres_cpu_ms:.0f} ms")
     t.caption = (f"Seed targets: API p95 < {SEED_API_P95 * 1000:.0f} ms (TTFE is an API call's first "
                  f"byte), agent response < {SEED_AGENT_RESPONSE:.0f} s (run p95). "
                  f"Machine: {os.cpu_count()} cores shared by clients, API, workers, PostgreSQL, Redis.")
