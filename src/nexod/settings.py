@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds between sweeps for expired threads and old checkpoints.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    public_url: str | None = Field(
+        None, description="Base URL of the API (e.g. https://agents.example.com), for relative "
+        "webhook URLs; default http://NEXOD_HOST:NEXOD_PORT. Set it on worker processes.",
+    )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
 
     @field_validator("database_url")

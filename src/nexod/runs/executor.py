@@ -254,7 +254,8 @@ class Executor:
     async def _webhook(self, run: AgentSession, outcome: Outcome) -> None:
         url = str(run.kwargs["webhook"])
         if url.startswith("/"):
-            url = f"http://{self._settings.host}:{self._settings.port}{url}"
+            base = self._settings.public_url or f"http://{self._settings.host}:{self._settings.port}"
+            url = base.rstrip("/") + url
         payload = {
             "run_id": run.run_id, "thread_id": run.thread_id, "assistant_id": run.assistant_id,
             "created_at": as_utc(run.created_at), "updated_at": utcnow(), "status": outcome.status,
