@@ -351,3 +351,18 @@ def test_worker_refuses_sqlite(tmp_path: Path) -> None:
     assert "NEXOD_DATABASE_URL" in out.stderr
 
 
+
+
+def test_status_command_lists_workers_and_queue(cluster: Cluster) -> None:
+    import subprocess
+    import sys
+
+    cluster.heal()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXOD_")}
+    env["NEXOD_DATABASE_URL"] = cluster.db_url
+    out = subprocess.run([sys.executable, "-m", "nexod.cli", "status"], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=cluster.apis[0].data_dir)
+    assert out.returncode == 0, out.stderr
+    for w in cluster.workers:
+        assert f":{w.pid}:" in out.stdout, out.stdout
+    assert "queue:" in out.stdout and "due" in out.stdout
