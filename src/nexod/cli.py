@@ -28,6 +28,17 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _registry(settings: Settings) -> GraphRegistry:
+    """Load every graph of the config file, or exit 2 naming what is wrong."""
+    from nexod.core import load_registry
+
+    try:
+        return load_registry(settings)
+    except ConfigError as exc:
+        typer.secho(f"nexod: {exc.message}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [NEXOD_HOST]")] = None,
@@ -40,16 +51,11 @@ def serve(
     import uvicorn
 
     from nexod.app import create_app
-    from nexod.core import load_registry
     from nexod.logs import setup_logging
 
     settings = _settings(host=host, port=port, config=config, workers=workers)
     setup_logging(settings.log_level)
-    try:
-        registry = load_registry(settings)
-    except ConfigError as exc:
-        typer.secho(f"nexod: {exc.message}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+    registry = _registry(settings)
     where = "PostgreSQL" if settings.is_postgres else f"SQLite in {settings.data_dir}/"
     graphs = ", ".join(registry.ids) or "none (add a nexod.json or langgraph.json)"
     typer.secho(
@@ -89,7 +95,6 @@ def worker(
     (NEXOD_REDIS_URL). SIGTERM: stop claiming, let runs finish within NEXOD_SHUTDOWN_GRACE
     seconds, then hand the rest back to the queue; a second SIGTERM hands them back at once.
     """
-    from nexod.core import load_registry
     from nexod.logs import setup_logging
 
     settings = _settings(config=config, workers=workers)
@@ -104,11 +109,7 @@ def worker(
         typer.secho("nexod: NEXOD_WORKERS / --workers must be at least 1 for a worker", fg="red", err=True)
         raise typer.Exit(2)
     setup_logging(settings.log_level)
-    try:
-        registry = load_registry(settings)
-    except ConfigError as exc:
-        typer.secho(f"nexod: {exc.message}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+    registry = _registry(settings)
     bus = "Redis" if settings.redis_url else f"none (polling every {settings.poll_interval} s)"
     graphs = ", ".join(registry.ids) or "none"
     typer.secho(f"Nexod worker: {settings.workers} runs at once  graphs: {graphs}  bus: {bus}",
