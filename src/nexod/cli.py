@@ -1,4 +1,4 @@
-"""The ``nexod`` command: serve, worker, status, migrate."""
+"""The ``nexod`` command: serve, worker, status, slo, migrate."""
 
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def worker(
     seconds, then hand the rest back to the queue; a second SIGTERM hands them back at once.
     """
     from nexod.logs import setup_logging
+    from nexod.observability.sentry import init_sentry
 
     settings = _settings(config=config, workers=workers)
     if not settings.is_postgres:
@@ -109,6 +110,7 @@ def worker(
         typer.secho("nexod: NEXOD_WORKERS / --workers must be at least 1 for a worker", fg="red", err=True)
         raise typer.Exit(2)
     setup_logging(settings.log_level)
+    init_sentry(settings)
     registry = _registry(settings)
     bus = "Redis" if settings.redis_url else f"none (polling every {settings.poll_interval} s)"
     graphs = ", ".join(registry.ids) or "none"
@@ -124,6 +126,11 @@ async def _work(settings: Settings, registry: GraphRegistry) -> None:
     stop = asyncio.Event()
     async with open_core(settings, run_worker=True, registry=registry) as core:
         assert core.worker is not None
+        prom = core.obs.prometheus
+        if settings.metrics_port is not None and prom is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.metrics_port, addr=settings.host, registry=prom.collector())
         signals = 0
 
         def on_signal() -> None:
@@ -176,6 +183,47 @@ def status() -> None:
         f"queue: {depth['pending']} due, {depth['scheduled']} scheduled, {depth['running']} running; "
         f"oldest due run waiting {depth['oldest_pending_seconds']} s"
     )
+
+
+@app.command()
+def slo(
+    url: Annotated[str | None, typer.Option(help="Server to ask [http://NEXOD_HOST:NEXOD_PORT]")] = None,
+    window: Annotated[float | None, typer.Option(help="Seconds [NEXOD_SLO_WINDOW]")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """The seed's latency targets: p50 / p95 over a recent window, measured by a running server."""
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = _settings()
+    base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    params = {"window": window} if window is not None else {}
+    try:
+        resp = httpx.get(f"{base}/slo", params=params, timeout=10)
+    except httpx.HTTPError as exc:
+        typer.secho(f"nexod: cannot reach {base}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    if resp.status_code != 200:
+        typer.secho(f"nexod: {base}/slo answered {resp.status_code}: {resp.text[:300]}", fg="red", err=True)
+        raise typer.Exit(1)
+    body = resp.json()
+    if json_out:
+        typer.echo(resp.text)
+        return
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v * 1000:.1f} ms"
+
+    table = Table("SLO", "target p95", "count", "p50", "p95", "holds",
+                  title=f"last {body['window_seconds']:g} s (history covers {body['covered_seconds']:g} s)")
+    for s in body["slos"]:
+        verdict = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: "no data"}[s["holds"]]
+        table.add_row(s["name"], ms(s["target_p95_seconds"]), str(s["count"]), ms(s["p50_seconds"]),
+                      ms(s["p95_seconds"]), verdict)
+    Console().print(table)
+    if any(s["holds"] is False for s in body["slos"]):
+        raise typer.Exit(3)
 
 
 @app.command()

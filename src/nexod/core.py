@@ -18,6 +18,8 @@ from nexod.events.memory import MemoryEventBus
 from nexod.graphs.checkpointer import Checkpoints, open_checkpoints
 from nexod.graphs.config import apply_env, load_graph_config
 from nexod.graphs.registry import GraphRegistry
+from nexod.observability.base import Metrics
+from nexod.observability.hub import Observability, open_observability
 from nexod.resources.assistants import Assistants
 from nexod.resources.state import ThreadState
 from nexod.resources.threads import Threads
@@ -51,6 +53,7 @@ class Core:
     runs: Runs
     beats: WorkerBeats
     worker: Worker | None
+    obs: Observability
     redis: Any = None
 
 
@@ -90,9 +93,12 @@ async def open_bus(settings: Settings) -> AsyncIterator[tuple[EventBus, Any]]:
 @asynccontextmanager
 async def open_core(
     settings: Settings, *, run_worker: bool = True, migrate: bool = True,
-    registry: GraphRegistry | None = None,
+    registry: GraphRegistry | None = None, metrics: Metrics | None = None,
 ) -> AsyncIterator[Core]:
-    """Open storage, load graphs, start the event writer and (optionally) the run worker."""
+    """Open storage, load graphs, start the event writer and (optionally) the run worker.
+
+    ``metrics`` is the recorder the app's middleware already uses (one is built otherwise).
+    """
     if registry is None:
         registry = load_registry(settings)
     engine = create_engine(settings)
@@ -100,8 +106,12 @@ async def open_core(
         if migrate:
             await upgrade(engine)
         db = sessionmaker(engine)
-        async with open_bus(settings) as (bus, redis), open_checkpoints(settings, redis=redis) as checkpoints:
-            events = EventLog(engine, bus)
+        async with (
+            open_observability(settings, engine, metrics) as obs,
+            open_bus(settings) as (bus, redis),
+            open_checkpoints(settings, redis=redis) as checkpoints,
+        ):
+            events = EventLog(engine, bus, obs.metrics)
             await events.start()
             stores = Stores(db)
             assistants = Assistants(db, registry)
@@ -112,13 +122,14 @@ async def open_core(
             if run_worker and settings.workers > 0:
                 queue = RunQueue(engine, lease_seconds=settings.lease_seconds,
                                  max_attempts=settings.max_attempts)
-                executor = Executor(settings, engine, registry, checkpoints, stores, events, state)
+                executor = Executor(settings, engine, registry, checkpoints, stores, events, state, obs)
                 janitor = Janitor(settings, engine, checkpoints, beats)
-                worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep)
+                worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep,
+                                metrics=obs.metrics)
             runs = Runs(engine, assistants, events, bus)
             await assistants.ensure_defaults(LOCAL_ORG)
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
-                        assistants, threads, state, runs, beats, worker, redis)
+                        assistants, threads, state, runs, beats, worker, obs, redis)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nexod.errors import ConfigError
+from nexod.observability.rules import DEFAULT_RULES, Rule
 
 LOCAL_ORG = "local"
 """The single organisation every row belongs to in embedded mode."""
@@ -79,9 +80,50 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     public_url: str | None = Field(
         None, description="Base URL of the API (e.g. https://agents.example.com), for relative "
-        "webhook URLs; default http://NEXOD_HOST:NEXOD_PORT. Set it on worker processes.",
+        "webhook URLs (default http://NEXOD_HOST:NEXOD_PORT) and links to runs in alerts (none "
+        "when unset). Set it on worker processes.",
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
+    metrics: bool = Field(
+        True, description="Prometheus metrics at /metrics, the SLO report and the latency alert "
+        "rules (false: no instrumentation at all).",
+    )
+    metrics_dir: Path | None = Field(
+        None, description="Shared folder for multiprocess metrics: every process on the host "
+        "writes there and any API process's /metrics reports the sum. Unset: per process.",
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="`nexod worker` serves its own /metrics on this port "
+        "(for workers without a shared NEXOD_METRICS_DIR).",
+    )
+    sentry_dsn: SecretStr | None = Field(
+        None, description="Sentry DSN: errors (and sampled traces) go to Sentry, scrubbed.",
+    )
+    sentry_traces_sample_rate: float = Field(
+        0.1, ge=0, le=1, description="Share of requests traced in Sentry (health, metrics and "
+        "streams never are).",
+    )
+    sentry_environment: str | None = Field(None, description="Sentry environment tag.")
+    alert_rules: list[Rule] = Field(
+        default_factory=lambda: list(DEFAULT_RULES),
+        description="Alert rules as a JSON list (see README, Alerts).",
+    )
+    alert_google_chat_url: SecretStr | None = Field(
+        None, description="Google Chat incoming-webhook URL alerts are posted to (as cards).",
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="Any URL that receives each alert notification as JSON.",
+    )
+    alert_interval: float = Field(
+        15.0, gt=0, description="Seconds between evaluations of the threshold alert rules.",
+    )
+    alert_repeat: float = Field(
+        3600.0, gt=0, description="While an alert keeps firing, at most one reminder (with the "
+        "count so far) per this many seconds.",
+    )
+    slo_window: float = Field(
+        300.0, gt=0, description="Default window (seconds) of the SLO report.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -218,3 +218,39 @@ class WorkerBeat(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     started_at: Mapped[datetime] = _ts()
     heartbeat_at: Mapped[datetime] = _ts()
+
+
+class Alert(Base):
+    """An alert raised by the alert engine: firing until its condition clears, then resolved.
+
+    At most one firing alert per ``key`` (a partial unique index): that is how processes
+    agree who notifies. ``org_id`` is set when the alert is about one tenant's run.
+    """
+
+    __tablename__ = "alerts"
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    rule: Mapped[str] = mapped_column(String(64), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    summary: Mapped[str] = mapped_column(Text, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    link: Mapped[str | None] = mapped_column(Text)
+    org_id: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = _ts()
+    last_seen_at: Mapped[datetime] = _ts()
+    notified_at: Mapped[datetime] = _ts()
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_alerts_started", "started_at"),
+        Index(
+            "uq_alerts_one_firing",
+            "key",
+            unique=True,
+            sqlite_where=text("status = 'firing'"),
+            postgresql_where=text("status = 'firing'"),
+        ),
+    )

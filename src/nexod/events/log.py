@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexod.db.engine import reader
 from nexod.db.models import AgentLog
 from nexod.events.base import END, Event, EventBus, run_channel, thread_channel
+from nexod.observability.base import Metrics, NullMetrics
 from nexod.serde import utcnow
 
 log = logging.getLogger("nexod.events")
@@ -34,8 +35,9 @@ class _Item:
 class EventLog:
     """Append run events durably, publish them, and read them back for replay."""
 
-    def __init__(self, engine: AsyncEngine, bus: EventBus) -> None:
+    def __init__(self, engine: AsyncEngine, bus: EventBus, metrics: Metrics | None = None) -> None:
         self._engine = engine
+        self._metrics = metrics or NullMetrics()
         self._reads = reader(engine)
         self._bus = bus
         self._queue: asyncio.Queue[_Item | asyncio.Future[None]] = asyncio.Queue()
@@ -107,6 +109,8 @@ class EventLog:
             if i.event.event != END:
                 by_channel[thread_channel(i.event.thread_id)].append(i.event)
         await self._bus.publish_many(by_channel)
+        if rows:
+            self._metrics.events_published(len(rows))
 
     async def read(self, org_id: str, run_id: str, after: int) -> list[Event]:
         """Stored events of a run with ``seq > after``, in order."""

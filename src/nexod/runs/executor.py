@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from langgraph.errors import GraphRecursionError
@@ -21,6 +22,7 @@ from nexod.events.base import Event
 from nexod.events.log import EventLog
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.graphs.registry import GraphRegistry
+from nexod.observability.hub import Observability
 from nexod.resources.state import ThreadState
 from nexod.runs.config import durability, run_config, run_input
 from nexod.runs.queue import Claimed
@@ -40,9 +42,10 @@ class RunCancelled(Exception):
 class Outcome:
     """How an attempt ended."""
 
-    status: str
+    status: Literal["success", "error", "timeout", "interrupted"]
     output: Any
     error: dict[str, Any] | None = None
+    exc: BaseException | None = None
 
 
 class Executor:
@@ -57,8 +60,10 @@ class Executor:
         stores: Stores,
         events: EventLog,
         state: ThreadState,
+        obs: Observability,
     ) -> None:
         self._settings = settings
+        self._obs = obs
         self._engine = engine
         self._reads = reader(engine)
         self._registry = registry
@@ -82,6 +87,7 @@ class Executor:
         ``cancel_action[run_id]`` is set by the worker before it cancels the task.
         """
         run = claimed.run
+        started = time.perf_counter()
         # Event ids continue across attempts, so a rejoining client never sees one twice.
         seq = await self._events.last_seq(run.run_id) if claimed.resumed else 0
         kwargs = run.kwargs
@@ -112,6 +118,7 @@ class Executor:
             outcome = Outcome("interrupted", mapper.output())
             if action == "rollback":
                 await self._rollback(run)
+                self._observe(claimed, outcome, started)
                 return
         except TimeoutError:
             err = {"error": "TimeoutError", "message": f"run exceeded {self._settings.run_timeout} s"}
@@ -124,8 +131,17 @@ class Executor:
             log.warning("run_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id,
                                              "org_id": run.org_id, "error": err["error"]})
             emit("error", err)
-            outcome = Outcome("error", {"__error__": err}, err)
+            outcome = Outcome("error", {"__error__": err}, err, exc)
         await self._finish(run, graph, outcome, seq)
+        self._observe(claimed, outcome, started)
+
+    def _observe(self, claimed: Claimed, outcome: Outcome, started: float) -> None:
+        run, assistant = claimed.run, claimed.assistant
+        self._obs.run_finished(
+            graph=assistant.graph_id if assistant is not None else "unknown",
+            outcome=outcome.status, seconds=time.perf_counter() - started, run_id=run.run_id,
+            thread_id=run.thread_id, assistant_id=run.assistant_id, org_id=run.org_id,
+            error=outcome.error, exc=outcome.exc)
 
     async def _prepare_and_stream(
         self, claimed: Claimed, mapper: ChunkMapper, emit: Any
@@ -141,6 +157,9 @@ class Executor:
             run_id=run.run_id, thread_id=run.thread_id, assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id, metadata=run.metadata_,
         )
+        callbacks = self._obs.node_callbacks(assistant.graph_id)
+        if callbacks:
+            config["callbacks"] = callbacks  # configs come from JSON: none there before
         graph = await self._registry.build(
             assistant.graph_id, config, checkpointer=self._checkpoints.saver,
             store=self._stores.for_org(run.org_id),

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from nexod.events.base import CANCEL, GAP, WAKE, Event, EventBus, control
+from nexod.observability.base import Metrics, NullMetrics
 from nexod.runs.executor import Executor
 from nexod.runs.health import Beat, WorkerBeats
 from nexod.runs.queue import Claimed, RunQueue
@@ -36,8 +37,10 @@ class Worker:
     def __init__(
         self, settings: Settings, queue: RunQueue, executor: Executor, bus: EventBus,
         beats: WorkerBeats, sweep: Callable[[], Awaitable[object]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics or NullMetrics()
         self._queue = queue
         self._executor = executor
         self._bus = bus
@@ -181,6 +184,7 @@ class Worker:
         run = claimed.run
         task = asyncio.create_task(self._execute(claimed), name=f"nexod-run-{run.run_id}")
         self._tasks[run.run_id] = task
+        self._metrics.runs_in_flight(len(self._tasks))
 
     async def _execute(self, claimed: Claimed) -> None:
         run = claimed.run
@@ -197,6 +201,7 @@ class Worker:
         finally:
             self._tasks.pop(run.run_id, None)
             self._cancel_actions.pop(run.run_id, None)
+            self._metrics.runs_in_flight(len(self._tasks))
             # A run queued behind this one on its thread, or one we had no room for, can go now.
             queued = self._executor.has_queued(run.thread_id)
             if self._backlog or queued:
