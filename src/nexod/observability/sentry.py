@@ -1,8 +1,8 @@
 """Error tracking with sentry-sdk when ``NEXOD_SENTRY_DSN`` is set.
 
-Nothing personal or secret leaves the process: no request bodies (they carry documents and
-prompts), no cookies or auth headers, local variables and extras pass through sentry's
-denylist scrubber, and every string in the event is scrubbed of bearer tokens, API keys,
+Nothing personal or secret leaves the process: no request bodies and no local variables
+(they carry documents, prompts and run state), no cookies or auth headers, headers and extras
+pass through sentry's denylist scrubber, and every string in the event is scrubbed of bearer tokens, API keys,
 URL credentials and ``key=`` / ``token=`` query values. Health, metrics and streaming
 endpoints are never traced.
 """
@@ -88,7 +88,8 @@ def init_sentry(settings: Settings) -> bool:
         traces_sampler=make_sampler(settings.sentry_traces_sample_rate),
         send_default_pii=False,
         max_request_body_size="never",
-        include_local_variables=True,
+        # Frames' locals hold run state: documents, prompts, user data. Never sent.
+        include_local_variables=False,
         event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, *DENYLIST], recursive=True),
         before_send=scrub_event,
         before_breadcrumb=lambda crumb, _hint: _scrub(crumb),
