@@ -266,12 +266,16 @@ def test_slo_report_over_http_and_cli(observed: Observed) -> None:
 
 
 def test_metrics_off(tmp_path: Path) -> None:
-    server = Server(tmp_path, extra_env={"NEXOD_METRICS": "false"})
-    server.start()
-    try:
-        assert httpx.get(f"{server.url}/metrics").status_code == 404
-        assert httpx.get(f"{server.url}/slo").status_code == 404
-        assert httpx.get(f"{server.url}/ok").headers["x-request-id"]  # ids stay on
-        assert httpx.get(f"{server.url}/alerts").json() == []
-    finally:
-        server.stop()
+    """NEXOD_METRICS=false: no series, no SLO report; request ids and alerts stay."""
+    from fastapi.testclient import TestClient
+
+    from nexod.app import create_app
+    from nexod.settings import Settings
+    from tests.servers import TEST_GRAPHS
+
+    settings = Settings(data_dir=tmp_path, metrics=False, config=TEST_GRAPHS)
+    with TestClient(create_app(settings)) as http:
+        assert http.get("/metrics").status_code == 404
+        assert http.get("/slo").json() == {"detail": "metrics are off (NEXOD_METRICS=false)"}
+        assert http.get("/ok").headers["x-request-id"]
+        assert http.get("/alerts").json() == []
