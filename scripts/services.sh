@@ -20,6 +20,8 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 # PgBouncer is started by the tests that check transaction pooling (not here).
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || need_apt+=(pgbouncer)
+# promtool (from Debian's prometheus package) checks and unit-tests deploy/prometheus rules.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ! -f /usr/share/postgresql/15/extension/vector.control ]; then
   need_apt+=(postgresql-server-dev-15 build-essential)
 fi
