@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale services install clean
+.PHONY: run test lint bench bench-scale bench-metrics services install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 ## Production-mode scaling: runs/s and time-to-first-event with 1, 2 and 4 worker processes.
 bench-scale: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/scale.py $(BENCH_ARGS)
+
+## Instrumentation cost: API latency and run time with metrics on and off, side by side.
+bench-metrics: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/instrumentation.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache
