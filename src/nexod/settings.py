@@ -7,11 +7,12 @@ it is passed down from there.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from nexod.errors import ConfigError
 from nexod.observability.rules import DEFAULT_RULES, Rule
@@ -184,6 +185,11 @@ def load_settings(**overrides: object) -> Settings:
     """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a list or object setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"NEXOD_{found.group(1).upper()}" if found else "a NEXOD_* variable"
+        raise ConfigError(f"invalid settings:\n  {name}: expected JSON (a list of rules: see "
+                          "README, Alerts)") from exc
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
