@@ -265,6 +265,19 @@ def test_slo_report_over_http_and_cli(observed: Observed) -> None:
     assert down.returncode == 1 and "cannot reach" in down.stderr
 
 
+def test_py_spy_recipe_on_a_live_server(observed: Observed) -> None:
+    """The README's profiling recipe works on a running server."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        pytest.skip("py-spy is not installed (pip install 'nexod[profile]')")
+    out = subprocess.run([str(py_spy), "dump", "--pid", str(observed.server.pid)],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 and "ermission" in out.stderr + out.stdout:
+        pytest.skip(f"ptrace is not allowed here: {out.stderr.strip()[:200]}")
+    assert out.returncode == 0, out.stderr
+    assert "MainThread" in out.stdout and "nexod" in out.stdout
+
+
 def test_metrics_off(tmp_path: Path) -> None:
     """NEXOD_METRICS=false: no series, no SLO report; request ids and alerts stay."""
     from fastapi.testclient import TestClient
