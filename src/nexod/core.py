@@ -109,7 +109,7 @@ async def open_core(
         async with (
             open_observability(settings, engine, metrics) as obs,
             open_bus(settings) as (bus, redis),
-            open_checkpoints(settings, redis=redis) as checkpoints,
+            open_checkpoints(settings, redis=redis, metrics=obs.metrics) as checkpoints,
         ):
             events = EventLog(engine, bus, obs.metrics)
             await events.start()

@@ -55,6 +55,10 @@ def test_api_reports_the_workers_runs(tmp_path: Path) -> None:
                 assert any(lab["route"] == "/threads" for lab, _ in api_reqs)
                 assert sorted(p.name.split("_")[-1] for p in shared.glob("histogram_*.db")) == sorted(
                     [f"{api.pid}.db", f"{worker.pid}.db"])
+                # The worker's L2 agent-state cache (Redis) counted its lookups.
+                cache = samples(api.url, "nexod_cache_requests_total")
+                assert {lab["layer"] for lab, _ in cache} == {"agent_state"}
+                assert sum(v for _, v in cache) >= 2
                 # A live gauge: summed over live processes, the worker's gone when it exits.
                 assert samples(api.url, "nexod_runs_in_flight") == [({}, 0.0)]
                 assert worker.stop() == 0

@@ -99,6 +99,8 @@ from langgraph.checkpoint.base import (
 )
 from redis.exceptions import RedisError
 
+from nexod.observability.base import Metrics, NullMetrics
+
 log = logging.getLogger("nexod.checkpoints")
 
 T = TypeVar("T")
@@ -323,6 +325,7 @@ class CachedCheckpointSaver(BaseCheckpointSaver[str]):
         prefix: str = "nexod:cp:",
         cooldown: float = 5.0,
         max_age: float | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if redis.get_connection_kwargs().get("decode_responses"):
             raise ValueError("the checkpoint cache needs a Redis client with decode_responses=False")
@@ -334,6 +337,7 @@ class CachedCheckpointSaver(BaseCheckpointSaver[str]):
         self._ttl_ms = int(ttl * 1000)
         self._max_age_ms = int((max_age if max_age is not None else 4 * ttl) * 1000)
         self._guard = _Guard(cooldown)
+        self._metrics = metrics or NullMetrics()
         self._read_script = redis.register_script(_LUA_READ)
         self._fill_script = redis.register_script(_LUA_FILL)
         self._put_script = redis.register_script(_LUA_PUT)
@@ -392,11 +396,15 @@ class CachedCheckpointSaver(BaseCheckpointSaver[str]):
         if seen is not None and seen.fields is not None:
             if wanted is None or _b(wanted) == seen.fields.get(b"id"):
                 try:
-                    return self._decode(thread_id, ns, seen.fields)
+                    found = self._decode(thread_id, ns, seen.fields)
+                    self._metrics.cache_lookup(layer="agent_state", hit=True)
+                    return found
                 except Exception:  # unreadable entry (e.g. another version's): a miss
                     log.warning("checkpoint_cache_decode_failed", exc_info=True)
                     await self.invalidate(thread_id)
                     seen = None
+        if seen is not None:  # Redis answered (an outage is not a miss: it is not asked)
+            self._metrics.cache_lookup(layer="agent_state", hit=False)
         tup = await self.inner.aget_tuple(config)
         if seen is not None and wanted is None and tup is not None:
             await self._fill(thread_id, ns, seen.gen, tup)

@@ -23,6 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from nexod.graphs.cache import CachedCheckpointSaver
 from nexod.graphs.prune import prune_postgres, prune_sqlite
+from nexod.observability.base import Metrics
 from nexod.settings import Settings
 
 
@@ -133,11 +134,12 @@ class Checkpoints:
                 await self.saver.aput_writes(saved, writes, task_id)
 
 
-def _cached(saver: BaseCheckpointSaver[Any], settings: Settings, redis: Any) -> Any:
+def _cached(saver: BaseCheckpointSaver[Any], settings: Settings, redis: Any,
+            metrics: Metrics | None) -> Any:
     """The saver, behind the Redis cache when there is a client and a ttl."""
     if redis is None or settings.checkpoint_cache_ttl <= 0:
         return saver
-    return CachedCheckpointSaver(saver, redis, ttl=settings.checkpoint_cache_ttl)
+    return CachedCheckpointSaver(saver, redis, ttl=settings.checkpoint_cache_ttl, metrics=metrics)
 
 
 POOL_SIZE = 20
@@ -145,11 +147,14 @@ POOL_SIZE = 20
 
 
 @asynccontextmanager
-async def open_checkpoints(settings: Settings, redis: Any = None) -> AsyncIterator[Checkpoints]:
+async def open_checkpoints(
+    settings: Settings, redis: Any = None, metrics: Metrics | None = None,
+) -> AsyncIterator[Checkpoints]:
     """Open the checkpointer the settings call for, run its setup, close it on exit.
 
     ``redis`` (a ``redis.asyncio.Redis`` returning bytes) puts the L2 state cache in front of
-    the saver when ``settings.checkpoint_cache_ttl > 0``.
+    the saver when ``settings.checkpoint_cache_ttl > 0``; its hits and misses go to ``metrics``
+    (layer ``agent_state``).
     """
     if settings.is_postgres:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -179,7 +184,7 @@ async def open_checkpoints(settings: Settings, redis: Any = None) -> AsyncIterat
             # pooled connection, so a semaphore the size of the pool is all that is needed.
             saver.lock = asyncio.Semaphore(POOL_SIZE)  # type: ignore[assignment]
             await saver.setup()
-            yield Checkpoints(_cached(saver, settings, redis), "postgres")
+            yield Checkpoints(_cached(saver, settings, redis, metrics), "postgres")
         finally:
             await pool.close()
     else:
@@ -191,4 +196,4 @@ async def open_checkpoints(settings: Settings, redis: Any = None) -> AsyncIterat
             await lite.setup()
             await lite.conn.execute("PRAGMA synchronous=NORMAL")
             await lite.conn.execute("PRAGMA busy_timeout=30000")
-            yield Checkpoints(_cached(lite, settings, redis), "sqlite")
+            yield Checkpoints(_cached(lite, settings, redis, metrics), "sqlite")
