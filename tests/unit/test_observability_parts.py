@@ -81,3 +81,36 @@ def test_alert_rules_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXOD_ALERT_RULES", '[{"kind": "latency", "slo": "disk", "threshold": 1}]')
     with pytest.raises(ConfigError, match="NEXOD_ALERT_RULES"):
         load_settings()
+
+
+def test_helper_api_for_models_vectors_and_caches() -> None:
+    """What the knowledge, llm and cache capabilities call, as /metrics shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from nexod.observability.base import NullMetrics
+    from nexod.observability.prometheus import PrometheusMetrics
+
+    m = PrometheusMetrics()
+    m.model_call(provider="openai", model="gpt-x", seconds=0.8, input_tokens=120, output_tokens=30,
+                 cost_usd=0.0021)
+    m.model_call(provider="openai", model="gpt-x", seconds=2.0, ok=False)
+    m.vector_search(backend="pgvector", seconds=0.04)
+    m.cache_lookup(layer="api_responses", hit=True)
+    m.cache_lookup(layer="api_responses", hit=False)
+    m.cache_lookup(layer="api_responses", hit=True)
+    body, content_type = m.render()
+    assert content_type.startswith("text/plain")
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+    model = (("model", "gpt-x"), ("outcome", "ok"), ("provider", "openai"))
+    assert got["nexod_model_call_duration_seconds_count", model] == 1
+    assert got["nexod_model_call_duration_seconds_bucket", (("le", "1.0"), *model)] == 1
+    assert got["nexod_model_tokens_total", (("kind", "input"), ("model", "gpt-x"), ("provider", "openai"))] == 120
+    assert got["nexod_model_tokens_total", (("kind", "output"), ("model", "gpt-x"), ("provider", "openai"))] == 30
+    assert got["nexod_model_cost_usd_total", (("model", "gpt-x"), ("provider", "openai"))] == pytest.approx(0.0021)
+    assert got["nexod_vector_search_duration_seconds_sum", (("backend", "pgvector"), ("op", "query"))] == 0.04
+    assert got["nexod_cache_requests_total", (("layer", "api_responses"), ("result", "hit"))] == 2
+    assert got["nexod_cache_requests_total", (("layer", "api_responses"), ("result", "miss"))] == 1
+    window = m.snapshot()["buckets"]["vector"]
+    assert window[-1] == (INF, 1.0)
+    NullMetrics().model_call(provider="x", model="y", seconds=1)  # metrics off: a no-op
