@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from nexod.auth.service import Auth
+from nexod.cache.base import Caches, open_caches
 from nexod.db.engine import create_engine, sessionmaker
 from nexod.db.migrate import upgrade
 from nexod.events.base import EventBus
@@ -51,6 +53,8 @@ class Core:
     runs: Runs
     beats: WorkerBeats
     worker: Worker | None
+    auth: Auth
+    caches: Caches
     redis: Any = None
 
 
@@ -100,7 +104,11 @@ async def open_core(
         if migrate:
             await upgrade(engine)
         db = sessionmaker(engine)
-        async with open_bus(settings) as (bus, redis), open_checkpoints(settings, redis=redis) as checkpoints:
+        async with (
+            open_bus(settings) as (bus, redis),
+            open_checkpoints(settings, redis=redis) as checkpoints,
+            open_caches(settings.redis_url) as caches,
+        ):
             events = EventLog(engine, bus)
             await events.start()
             stores = Stores(db)
@@ -116,9 +124,10 @@ async def open_core(
                 janitor = Janitor(settings, engine, checkpoints, beats)
                 worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep)
             runs = Runs(engine, assistants, events, bus)
-            await assistants.ensure_defaults(LOCAL_ORG)
+            auth = Auth(settings, db, caches, on_new_org=assistants.ensure_defaults)
+            await auth.directory.ensure_org(LOCAL_ORG, "Local")
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
-                        assistants, threads, state, runs, beats, worker, redis)
+                        assistants, threads, state, runs, beats, worker, auth, caches, redis)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.

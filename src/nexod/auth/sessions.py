@@ -1,0 +1,89 @@
+"""Browser sessions: a random id in a Secure, HTTP-only cookie; its digest in the database and
+the principal cached in L1 for the session's life. Logout deletes both at once."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nexod.auth.base import Principal
+from nexod.auth.keys import digest
+from nexod.cache.base import Caches
+from nexod.db.models import BrowserSession
+from nexod.errors import Unauthenticated
+from nexod.serde import as_utc, utcnow
+
+
+def cache_key(session_digest: str) -> str:
+    """Where a session's principal is cached (L1)."""
+    return f"nexod:l1:session:{session_digest}"
+
+
+class Sessions:
+    """Create, resolve and end browser sessions."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], caches: Caches, ttl: int) -> None:
+        self._db = db
+        self._caches = caches
+        self.ttl = ttl
+
+    async def create(self, who: Principal) -> str:
+        """A new session for ``who``; returns the cookie value (shown to the browser only)."""
+        token = secrets.token_urlsafe(32)
+        d = digest(token)
+        now = utcnow()
+        subject = Principal(org_id=who.org_id, subject=who.subject, kind="session", role=who.role,
+                            scopes=who.scopes, credential=who.credential)
+        async with self._db() as s:
+            s.add(BrowserSession(digest=d, org_id=who.org_id, subject=who.subject,
+                                 credential=who.credential, principal=subject.to_dict(),
+                                 created_at=now, expires_at=now + timedelta(seconds=self.ttl)))
+            await s.commit()
+        await self._caches.set(cache_key(d), subject.to_dict(), self.ttl)
+        return token
+
+    async def resolve(self, token: str) -> Principal:
+        """The principal of a live session; Unauthenticated once it ended or expired."""
+        d = digest(token)
+        cached = await self._caches.get(cache_key(d))
+        if isinstance(cached, dict):
+            return Principal.from_dict(cached)
+        async with self._db() as s:
+            row = await s.get(BrowserSession, d)
+        if row is None:
+            raise Unauthenticated("the session ended (log in again)")
+        expires = as_utc(row.expires_at)
+        if expires is None or expires <= utcnow():
+            raise Unauthenticated("the session expired (log in again)")
+        await self._caches.set(cache_key(d), row.principal, (expires - utcnow()).total_seconds())
+        return Principal.from_dict(row.principal)
+
+    async def end(self, token: str) -> None:
+        """Log out: the session stops working for every process at once."""
+        d = digest(token)
+        async with self._db() as s:
+            await s.execute(delete(BrowserSession).where(BrowserSession.digest == d))
+            await s.commit()
+        await self._caches.delete(cache_key(d))
+
+    async def end_where(self, org_id: str | None = None, *, subject: str | None = None,
+                        credential: str | None = None) -> int:
+        """End every session of a subject (in an org) or made with a credential (a key)."""
+        conds = []
+        if org_id is not None:
+            conds.append(BrowserSession.org_id == org_id)
+        if subject is not None:
+            conds.append(BrowserSession.subject == subject)
+        if credential is not None:
+            conds.append(BrowserSession.credential == credential)
+        async with self._db() as s:
+            digests = list(await s.scalars(select(BrowserSession.digest).where(*conds)))
+            if digests:
+                await s.execute(delete(BrowserSession).where(BrowserSession.digest.in_(digests)))
+                await s.commit()
+        for d in digests:
+            await self._caches.delete(cache_key(d))
+        return len(digests)
