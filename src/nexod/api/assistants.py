@@ -26,6 +26,7 @@ from nexod.api.schemas import (
     VersionsSearch,
 )
 from nexod.auth.base import Principal
+from nexod.cache.responses import cache_for, invalidate
 from nexod.core import Core
 from nexod.errors import InvalidInput
 from nexod.resources.assistants import assistant_dict
@@ -49,10 +50,12 @@ async def create(body: AssistantCreate, core: CoreDep, org: OrgDep) -> Response:
         context=body.context, metadata=body.metadata, if_exists=body.if_exists, name=body.name,
         description=body.description,
     )
+    await invalidate(core.caches, org)
     return json_response(assistant_dict(row))
 
 
 @router.post("/search", summary="Search assistants", dependencies=[READ])
+@cache_for(seconds=60)
 async def search(core: CoreDep, org: OrgDep, body: AssistantSearch | None = None) -> Response:
     body = body or AssistantSearch()
     rows, nxt = await core.assistants.search(
@@ -64,12 +67,14 @@ async def search(core: CoreDep, org: OrgDep, body: AssistantSearch | None = None
 
 
 @router.post("/count", summary="Count assistants", dependencies=[READ])
+@cache_for(seconds=60)
 async def count(core: CoreDep, org: OrgDep, body: AssistantCount | None = None) -> int:
     body = body or AssistantCount()
     return await core.assistants.count(org, metadata=body.metadata, graph_id=body.graph_id, name=body.name)
 
 
 @router.get("/{assistant_id}", summary="Get an assistant", dependencies=[READ])
+@cache_for(seconds=60)
 async def get(assistant_id: str, core: CoreDep, org: OrgDep) -> Response:
     return json_response(assistant_dict(await core.assistants.get(org, assistant_id)))
 
@@ -84,6 +89,7 @@ async def patch(
         config=body.config.model_dump(exclude_none=True) if body.config else None,
         context=body.context, metadata=body.metadata, name=body.name, description=body.description,
     )
+    await invalidate(core.caches, org)
     return json_response(assistant_dict(row))
 
 
@@ -93,12 +99,14 @@ async def delete(
 ) -> Response:
     await administer(core, who, assistant_id)
     thread_ids = await core.assistants.delete(org, assistant_id, delete_threads=delete_threads)
+    await invalidate(core.caches, org)
     for tid in thread_ids:
         await core.checkpoints.delete_thread(tid)
     return Response(status_code=204)
 
 
 @router.post("/{assistant_id}/versions", summary="List an assistant's versions", dependencies=[READ])
+@cache_for(seconds=60)
 async def versions(assistant_id: str, core: CoreDep, org: OrgDep, body: VersionsSearch | None = None) -> Response:
     body = body or VersionsSearch()
     rows = await core.assistants.versions(org, assistant_id, metadata=body.metadata, limit=body.limit, offset=body.offset)
@@ -114,7 +122,9 @@ async def latest(
     v = body.version if body is not None else version
     if v is None:
         raise InvalidInput("send the version as {\"version\": N} or ?version=N", field="version")
-    return json_response(assistant_dict(await core.assistants.set_latest(org, assistant_id, v)))
+    row = await core.assistants.set_latest(org, assistant_id, v)
+    await invalidate(core.caches, org)
+    return json_response(assistant_dict(row))
 
 
 async def _graph(core: Any, org: str, assistant_id: str) -> Any:
@@ -125,6 +135,7 @@ async def _graph(core: Any, org: str, assistant_id: str) -> Any:
 
 
 @router.get("/{assistant_id}/graph", summary="The assistant's graph as nodes and edges", dependencies=[READ])
+@cache_for(seconds=60)
 async def graph(assistant_id: str, core: CoreDep, org: OrgDep, xray: bool | int = False) -> Response:
     _, g = await _graph(core, org, assistant_id)
     drawable = await g.aget_graph(xray=xray)
@@ -132,6 +143,7 @@ async def graph(assistant_id: str, core: CoreDep, org: OrgDep, xray: bool | int 
 
 
 @router.get("/{assistant_id}/schemas", summary="Input, output, state, config and context schemas", dependencies=[READ])
+@cache_for(seconds=60)
 async def schemas(assistant_id: str, core: CoreDep, org: OrgDep) -> Response:
     row, g = await _graph(core, org, assistant_id)
     return json_response(_schemas(row.graph_id, g))
@@ -156,6 +168,7 @@ def _schemas(graph_id: str, g: Any) -> dict[str, Any]:
 
 @router.get("/{assistant_id}/subgraphs", summary="Schemas of the assistant's subgraphs", dependencies=[READ])
 @router.get("/{assistant_id}/subgraphs/{namespace}", include_in_schema=False, dependencies=[READ])
+@cache_for(seconds=60)
 async def subgraphs(
     assistant_id: str, core: CoreDep, org: OrgDep, namespace: str | None = None, recurse: bool = False
 ) -> Response:

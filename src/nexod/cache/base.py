@@ -88,6 +88,10 @@ class Caches:
             self.hits += 1
         return value
 
+    async def peek(self, key: str) -> Any:
+        """Like :meth:`get`, without counting a hit or a miss (bookkeeping reads)."""
+        return await self._call("get", lambda: self._cache.get(key), None)
+
     async def set(self, key: str, value: Any, ttl: float) -> bool:
         """Store ``value`` for ``ttl`` seconds; False if it could not be stored."""
         return await self._call("set", lambda: self._cache.set(key, value, expire=ttl), False)
