@@ -127,7 +127,7 @@ class ApiKeys:
         if not secret.startswith(PREFIX) or len(secret) > 128:
             raise Unauthenticated("not a Nexod API key")
         d = digest(secret)
-        cached = await self._caches.get(cache_key(d))
+        cached = await self._caches.get(cache_key(d)) if self._caches.shared else None
         if isinstance(cached, dict) and _still_valid(cached.get("expires_at")):
             return Principal.from_dict(cached["principal"])
         async with self._db() as s:
@@ -143,7 +143,7 @@ class ApiKeys:
         ttl = KEY_CACHE_TTL
         if expires is not None:
             ttl = min(ttl, (expires - utcnow()).total_seconds())
-        if ttl > 0:
+        if ttl > 0 and self._caches.shared:
             await self._caches.set(cache_key(d), {
                 "principal": principal.to_dict(),
                 "expires_at": expires.isoformat() if expires else None,

@@ -1,5 +1,8 @@
 """Browser sessions: a random id in a Secure, HTTP-only cookie; its digest in the database and
-the principal cached in L1 for the session's life. Logout deletes both at once."""
+the principal cached in L1 (Redis) for the session's life. Logout deletes both at once.
+
+Embedded (no Redis) the database is read on each request instead: a process-local cache could
+not be told when `nexod keys revoke`, run in another process, ends a session."""
 
 from __future__ import annotations
 
@@ -42,13 +45,14 @@ class Sessions:
                                  credential=who.credential, principal=subject.to_dict(),
                                  created_at=now, expires_at=now + timedelta(seconds=self.ttl)))
             await s.commit()
-        await self._caches.set(cache_key(d), subject.to_dict(), self.ttl)
+        if self._caches.shared:
+            await self._caches.set(cache_key(d), subject.to_dict(), self.ttl)
         return token
 
     async def resolve(self, token: str) -> Principal:
         """The principal of a live session; Unauthenticated once it ended or expired."""
         d = digest(token)
-        cached = await self._caches.get(cache_key(d))
+        cached = await self._caches.get(cache_key(d)) if self._caches.shared else None
         if isinstance(cached, dict):
             return Principal.from_dict(cached)
         async with self._db() as s:
@@ -58,7 +62,8 @@ class Sessions:
         expires = as_utc(row.expires_at)
         if expires is None or expires <= utcnow():
             raise Unauthenticated("the session expired (log in again)")
-        await self._caches.set(cache_key(d), row.principal, (expires - utcnow()).total_seconds())
+        if self._caches.shared:
+            await self._caches.set(cache_key(d), row.principal, (expires - utcnow()).total_seconds())
         return Principal.from_dict(row.principal)
 
     async def end(self, token: str) -> None:

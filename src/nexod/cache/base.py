@@ -61,6 +61,12 @@ class Caches:
             pass
 
     @property
+    def shared(self) -> bool:
+        """True when every process sees the same cache (Redis). Credentials are cached only
+        then: `nexod keys revoke` runs in another process and must take effect at once."""
+        return self.backend == "redis"
+
+    @property
     def available(self) -> bool:
         """False for a moment after the backend failed to answer."""
         return time.monotonic() >= self._down_until
