@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale services install clean
+.PHONY: run test lint bench bench-scale bench-cache services install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 ## Production-mode scaling: runs/s and time-to-first-event with 1, 2 and 4 worker processes.
 bench-scale: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/scale.py $(BENCH_ARGS)
+
+## L3 cache: API p50/p95 cached vs uncached and the hit ratio, SQLite + memory and PostgreSQL + Redis.
+bench-cache: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/cache.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache
