@@ -59,7 +59,7 @@ def test_token_checks(clerk: ClerkDouble, secure_server: Server) -> None:
     now = int(time.time())
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     good = clerk.token("user_1", "org_t")
-    head, payload, sig = good.split(".")
+    head, _payload, sig = good.split(".")
     tampered_payload = clerk.token("user_admin", "org_t", "org:admin").split(".")[1]
     refused = {
         "expired": (clerk.token("user_1", "org_t", exp=now - 60, iat=now - 120), "expired"),
