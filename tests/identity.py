@@ -30,7 +30,7 @@ class ClerkDouble:
         self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
     def token(self, user: str, org: str | None = None, role: str = "org:member", *,
-              key: Any = None, **overrides: Any) -> str:
+              key: Any = None, kid: str = "ins_1", **overrides: Any) -> str:
         """A v2 session token; ``overrides`` replace or (with None) drop claims."""
         now = int(time.time())
         claims: dict[str, Any] = {"sub": user, "sid": f"sess_{uuid.uuid4().hex[:12]}", "iss": ISSUER,
@@ -42,7 +42,12 @@ class ClerkDouble:
                 claims.pop(k, None)
             else:
                 claims[k] = v
-        return jwt.encode(claims, key or self.key, algorithm="RS256")
+        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": kid})
+
+    def jwks(self, kid: str = "ins_1") -> dict[str, Any]:
+        """The JWKS document Clerk serves at ``/.well-known/jwks.json``."""
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        return {"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "RS256"}]}
 
     def env(self) -> dict[str, str]:
         """The server settings for this Clerk instance."""

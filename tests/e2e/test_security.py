@@ -389,3 +389,46 @@ def test_no_secret_in_logs_or_database(secure_server: Server) -> None:
             # nor any JWT signature part on its own
             if secret.count(".") == 2:
                 assert secret.rsplit(".", 1)[1].encode() not in data, p.name
+
+
+def test_jwks_fetched_once_and_cached(clerk: ClerkDouble, tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.servers import free_port
+
+    fetches: list[str] = []
+    doc = json.dumps(clerk.jwks()).encode()
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(doc)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Jwks)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    env = {k: v for k, v in clerk.env().items() if k != "CLERK_JWT_KEY"}
+    env["NEXOD_CLERK_JWKS_URL"] = f"http://127.0.0.1:{httpd.server_port}/.well-known/jwks.json"
+    srv = Server(tmp_path, extra_env=env)
+    srv.start()
+    try:
+        for i in range(5):
+            r = httpx.get(f"{srv.url}/auth/me", headers=bearer(clerk, f"user_{i}", "org_jwks"))
+            assert r.status_code == 200, r.text
+        assert len(fetches) == 1
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = clerk.token("user_x", "org_jwks", key=other)
+        assert httpx.get(f"{srv.url}/auth/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        unknown_kid = clerk.token("user_x", "org_jwks", kid="ins_unknown")
+        r = httpx.get(f"{srv.url}/auth/me", headers={"Authorization": f"Bearer {unknown_kid}"})
+        assert r.status_code == 401 and "signing key" in r.text
+    finally:
+        srv.stop()
+        httpd.shutdown()
