@@ -432,3 +432,25 @@ def test_jwks_fetched_once_and_cached(clerk: ClerkDouble, tmp_path: Path) -> Non
     finally:
         srv.stop()
         httpd.shutdown()
+
+
+async def test_response_cache_is_per_caller_and_invalidated_by_writes(
+    clerk: ClerkDouble, http: httpx.AsyncClient
+) -> None:
+    org = f"org_{uuid.uuid4().hex[:8]}"
+    admin = bearer(clerk, "user_adm", org, "org:admin")
+    viewer = bearer(clerk, "user_view", org, "org:viewer")
+    aid = (await http.post("/assistants", json={"graph_id": "steps", "name": "v1"}, headers=admin)).json()["assistant_id"]
+    first = await http.get(f"/assistants/{aid}", headers=admin)
+    assert first.headers["x-cache"] == "miss"
+    assert (await http.get(f"/assistants/{aid}", headers=admin)).headers["x-cache"] == "hit"
+    assert (await http.get(f"/assistants/{aid}", headers=viewer)).headers["x-cache"] == "miss"  # own scope
+    assert (await http.patch(f"/assistants/{aid}", json={"name": "v2"}, headers=admin)).status_code == 200
+    after = await http.get(f"/assistants/{aid}", headers=admin)
+    assert after.headers["x-cache"] == "miss" and after.json()["name"] == "v2"
+    found = await http.post("/assistants/search", json={"name": "v2"}, headers=viewer)
+    assert [a["assistant_id"] for a in found.json()] == [aid]
+    # Errors are not cached; an unknown id stays a 404.
+    missing = f"/assistants/{uuid.uuid4()}"
+    assert (await http.get(missing, headers=admin)).status_code == 404
+    assert (await http.get(missing, headers=admin)).status_code == 404
