@@ -454,3 +454,13 @@ async def test_response_cache_is_per_caller_and_invalidated_by_writes(
     missing = f"/assistants/{uuid.uuid4()}"
     assert (await http.get(missing, headers=admin)).status_code == 404
     assert (await http.get(missing, headers=admin)).status_code == 404
+
+
+def test_credentials_are_read_from_the_right_places() -> None:
+    from nexod.auth.base import Credentials
+
+    assert Credentials.from_headers({"authorization": "Basic dXNlcjpwYXNz"}, {}).bearer is None
+    assert Credentials.from_headers({"authorization": "Bearer abc"}, {}).bearer == "abc"
+    assert Credentials.from_headers({"authorization": "Bearer "}, {}).bearer is None
+    c = Credentials.from_headers({"x-api-key": "nxk_1"}, {"nexod_session": "s", "__session": "jwt"})
+    assert (c.api_key, c.session, c.clerk_cookie) == ("nxk_1", "s", "jwt")

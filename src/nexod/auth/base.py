@@ -86,7 +86,7 @@ class Credentials:
         auth = headers.get("authorization") or ""
         scheme, _, token = auth.partition(" ")
         return cls(
-            bearer=token.strip() or None if scheme.lower() == "bearer" else None,
+            bearer=(token.strip() or None) if scheme.lower() == "bearer" else None,
             api_key=headers.get("x-api-key") or None,
             session=cookies.get(SESSION_COOKIE) or None,
             clerk_cookie=cookies.get(CLERK_COOKIE) or None,
