@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from nexod.auth.keys import ApiKeys, key_dict
+from nexod.auth.revocations import Watermark
 from nexod.auth.sessions import Sessions
 from nexod.errors import NexodError
 from nexod.settings import LOCAL_ORG, Settings
@@ -31,7 +32,8 @@ async def _open(settings: Settings) -> AsyncIterator[tuple[ApiKeys, Sessions]]:
         await upgrade(engine)
         db = sessionmaker(engine)
         async with open_caches(settings.redis_url) as caches:
-            yield ApiKeys(db, caches), Sessions(db, caches, settings.session_ttl)
+            watermark = Watermark(db)
+            yield ApiKeys(db, caches, watermark), Sessions(db, caches, settings.session_ttl, watermark)
     finally:
         await engine.dispose()
 

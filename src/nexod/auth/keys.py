@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexod.auth.base import PERMISSIONS, Permission, Principal
+from nexod.auth.revocations import Watermark
 from nexod.cache.base import Caches
 from nexod.db.models import ApiKey
 from nexod.errors import InvalidInput, NotFound, Unauthenticated
@@ -79,9 +80,10 @@ class NewKey:
 class ApiKeys:
     """Create, list, revoke and verify keys, always within one organisation."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], caches: Caches) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], caches: Caches, watermark: Watermark) -> None:
         self._db = db
         self._caches = caches
+        self._watermark = watermark
 
     async def create(
         self, org_id: str, *, name: str, scopes: Iterable[str] | None = None,
@@ -116,9 +118,11 @@ class ApiKeys:
             if row is None or row.org_id != org_id:
                 raise NotFound("api key", key_id)
             if row.revoked_at is None:
-                await s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(revoked_at=utcnow()))
+                now = utcnow()
+                await s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(revoked_at=now))
                 await s.commit()
                 await s.refresh(row)
+                self._watermark.bump(now)
         await self._caches.delete(cache_key(row.digest))
         return row
 
@@ -128,7 +132,8 @@ class ApiKeys:
             raise Unauthenticated("not a Nexod API key")
         d = digest(secret)
         cached = await self._caches.get(cache_key(d)) if self._caches.shared else None
-        if isinstance(cached, dict) and _still_valid(cached.get("expires_at")):
+        if isinstance(cached, dict) and _still_valid(cached.get("expires_at")) \
+                and await self._watermark.trusts(cached.get("cached_at")):
             return Principal.from_dict(cached["principal"])
         async with self._db() as s:
             row = await s.scalar(select(ApiKey).where(ApiKey.digest == d))
@@ -147,6 +152,7 @@ class ApiKeys:
             await self._caches.set(cache_key(d), {
                 "principal": principal.to_dict(),
                 "expires_at": expires.isoformat() if expires else None,
+                "cached_at": utcnow().isoformat(),
             }, ttl)
         return principal
 

@@ -12,6 +12,7 @@ from nexod.auth.directory import Directory
 from nexod.auth.keys import ApiKeys
 from nexod.auth.local import LocalAuthenticator
 from nexod.auth.permissions import Permissions
+from nexod.auth.revocations import Watermark
 from nexod.auth.sessions import Sessions
 from nexod.auth.webhooks import ClerkWebhooks
 from nexod.cache.base import Caches
@@ -24,8 +25,9 @@ class Auth:
     def __init__(self, settings: Settings, db: async_sessionmaker[AsyncSession], caches: Caches,
                  on_new_org: Callable[[str], Awaitable[None]]) -> None:
         self.mode = settings.auth
-        self.keys = ApiKeys(db, caches)
-        self.sessions = Sessions(db, caches, settings.session_ttl)
+        self.watermark = Watermark(db)
+        self.keys = ApiKeys(db, caches, self.watermark)
+        self.sessions = Sessions(db, caches, settings.session_ttl, self.watermark)
         self.permissions = Permissions(db, caches)
         self.directory = Directory(db, on_new_org)
         secret = settings.clerk_webhook_secret.get_secret_value() if settings.clerk_webhook_secret else None

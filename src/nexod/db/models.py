@@ -311,6 +311,7 @@ class BrowserSession(Base):
     principal: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     created_at: Mapped[datetime] = _ts()
     expires_at: Mapped[datetime] = _ts()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_browser_sessions_subject", "org_id", "subject"),)
 

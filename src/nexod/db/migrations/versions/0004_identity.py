@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("principal", JSONType, nullable=False),
         _ts("created_at"),
         _ts("expires_at"),
+        _ts("ended_at", nullable=True),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_browser_sessions")),
     )
     op.create_index("ix_browser_sessions_subject", "browser_sessions", ["org_id", "subject"])
