@@ -10,16 +10,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nexod.auth.base import Role, parse_role
+from nexod.cache.base import Caches
 from nexod.db.models import Membership, Organization, User
 from nexod.serde import utcnow
+
+ROLE_TTL = 60.0
+
+
+def role_key(org_id: str, user_id: str) -> str:
+    """Where a mirrored membership role is cached (L1)."""
+    return f"nexod:l1:role:{org_id}:{user_id}"
 
 
 class Directory:
     """Reads and writes the identity tables; ``ensure_org`` is called once per org per process."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession],
+    def __init__(self, db: async_sessionmaker[AsyncSession], caches: Caches,
                  on_new_org: Callable[[str], Awaitable[None]]) -> None:
         self._db = db
+        self._caches = caches
         self._on_new_org = on_new_org
         self._known: set[str] = set()
 
@@ -40,11 +49,22 @@ class Directory:
         self._known.add(org_id)
 
     async def role_of(self, org_id: str, user_id: str) -> Role | None:
-        """The user's mirrored role in the organisation, None when not mirrored."""
-        async with self._db() as s:
-            role = await s.scalar(select(Membership.role).where(
-                Membership.org_id == org_id, Membership.user_id == user_id))
+        """The user's mirrored role in the organisation, None when not mirrored (cached for
+        ROLE_TTL seconds; webhooks that change it drop the cached copy)."""
+        key = role_key(org_id, user_id)
+        cached = await self._caches.get(key)
+        if isinstance(cached, dict):
+            role = cached.get("role")
+        else:
+            async with self._db() as s:
+                role = await s.scalar(select(Membership.role).where(
+                    Membership.org_id == org_id, Membership.user_id == user_id))
+            await self._caches.set(key, {"role": role}, ROLE_TTL)
         return parse_role(role) if role is not None else None
+
+    async def forget_role(self, org_id: str, user_id: str) -> None:
+        """Drop a cached role (after a webhook changed it)."""
+        await self._caches.delete(role_key(org_id, user_id))
 
     # --- webhook writes (within the caller's transaction) ---------------------------------------
 

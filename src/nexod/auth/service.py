@@ -29,7 +29,7 @@ class Auth:
         self.keys = ApiKeys(db, caches, self.watermark)
         self.sessions = Sessions(db, caches, settings.session_ttl, self.watermark)
         self.permissions = Permissions(db, caches)
-        self.directory = Directory(db, on_new_org)
+        self.directory = Directory(db, caches, on_new_org)
         secret = settings.clerk_webhook_secret.get_secret_value() if settings.clerk_webhook_secret else None
         self.webhooks = ClerkWebhooks(db, secret, self.directory, self.permissions, self.sessions)
         self.authenticator = self._authenticator(settings)

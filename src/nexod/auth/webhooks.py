@@ -62,7 +62,7 @@ class ClerkWebhooks:
     async def apply(self, svix_id: str, event: dict[str, Any]) -> bool:
         """Apply a verified event once; False when this delivery was applied before."""
         kind, data = str(event["type"]), event["data"]
-        after: list[tuple[str, str, bool]] = []  # (org, user, grants too) whose sessions end
+        after: list[tuple[str, str, bool, bool]] = []  # (org, user, end sessions, drop grants)
         async with self._db() as s:
             s.add(WebhookDelivery(svix_id=svix_id[:255], event_type=kind[:128], received_at=utcnow()))
             try:
@@ -74,21 +74,24 @@ class ClerkWebhooks:
             except (KeyError, TypeError, ValueError) as exc:
                 raise InvalidInput(f"malformed {kind} event: {exc!r}", field="data") from None
             await s.commit()
-        for org_id, user_id, grants_too in after:
-            await self._sessions.end_where(org_id if org_id != "*" else None, subject=user_id)
-            if grants_too and org_id != "*":
+        for org_id, user_id, end_sessions, drop_grants in after:
+            if end_sessions:  # a role changed or the user left: log in again
+                await self._sessions.end_where(org_id if org_id != "*" else None, subject=user_id)
+            if org_id != "*":
+                await self._directory.forget_role(org_id, user_id)
+            if drop_grants and org_id != "*":
                 await self._permissions.remove_user(org_id, user_id)
         log.info("clerk_webhook_applied", extra={"type": kind})
         return True
 
-    async def _apply(self, s: AsyncSession, kind: str, data: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    async def _apply(self, s: AsyncSession, kind: str, data: dict[str, Any]) -> list[tuple[str, str, bool, bool]]:
         d = self._directory
         if kind in ("user.created", "user.updated"):
             await d.upsert_user(s, data)
         elif kind == "user.deleted":
             user = str(data["id"])
-            await d.remove_user(s, user)
-            return [("*", user, True)]
+            orgs = await d.remove_user(s, user)
+            return [("*", user, True, False), *((o, user, False, True) for o in orgs)]
         elif kind in ("organization.created", "organization.updated"):
             await d.upsert_org(s, data)
         elif kind == "organization.deleted":
@@ -97,9 +100,9 @@ class ClerkWebhooks:
             org = await d.upsert_org(s, data["organization"])
             user = await d.upsert_user(s, data["public_user_data"])
             await d.set_membership(s, org, user, data.get("role"))
-            return [(org, user, False)] if kind.endswith("updated") else []
+            return [(org, user, kind.endswith("updated"), False)]
         elif kind == "organizationMembership.deleted":
             org, user = str(data["organization"]["id"]), str(data["public_user_data"]["user_id"])
             await d.remove_membership(s, org, user)
-            return [(org, user, True)]
+            return [(org, user, True, True)]
         return []
