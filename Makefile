@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale bench-metrics services install clean
+.PHONY: run test lint bench bench-scale bench-metrics bench-cache services install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-scale: $(STAMP)
 ## Instrumentation cost: API latency and run time with metrics on and off, side by side.
 bench-metrics: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/instrumentation.py $(BENCH_ARGS)
+
+## L3 cache: API p50/p95 cached vs uncached and the hit ratio, SQLite + memory and PostgreSQL + Redis.
+bench-cache: $(STAMP)
+	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/cache.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from nexod import __version__
-from nexod.api import assistants, meta, observability, runs, store, threads, ws
+from nexod.api import assistants, auth, meta, observability, runs, store, threads, webhooks, ws
 from nexod.api.errors import install_error_handlers
 from nexod.core import open_core
 from nexod.graphs.registry import GraphRegistry
@@ -51,7 +51,7 @@ def create_app(
     # Outermost: a request id on every response (CORS answers too); timing when metrics are on.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, tag_sentry=sentry)
     install_error_handlers(app)
-    for r in (meta.router, assistants.router, threads.router, runs.router, store.router, ws.router,
-              observability.router):
+    for r in (meta.router, auth.router, assistants.router, threads.router, runs.router, store.router,
+              ws.router, webhooks.router, observability.router):
         app.include_router(r)
     return app

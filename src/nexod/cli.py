@@ -245,6 +245,15 @@ def migrate() -> None:
     typer.secho("migrations applied", fg="green", err=True)
 
 
+def _register_keys() -> None:
+    from nexod.auth.cli import register
+
+    register(app, _settings)
+
+
+_register_keys()
+
+
 def main() -> None:
     """Entry point of the ``nexod`` script."""
     app()

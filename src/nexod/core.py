@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from nexod.auth.service import Auth
+from nexod.cache.base import Caches, open_caches
 from nexod.db.engine import create_engine, sessionmaker
 from nexod.db.migrate import upgrade
 from nexod.events.base import EventBus
@@ -54,6 +56,8 @@ class Core:
     beats: WorkerBeats
     worker: Worker | None
     obs: Observability
+    auth: Auth
+    caches: Caches
     redis: Any = None
 
 
@@ -110,6 +114,7 @@ async def open_core(
             open_observability(settings, engine, metrics) as obs,
             open_bus(settings) as (bus, redis),
             open_checkpoints(settings, redis=redis, metrics=obs.metrics) as checkpoints,
+            open_caches(settings.redis_url) as caches,
         ):
             events = EventLog(engine, bus, obs.metrics)
             await events.start()
@@ -127,9 +132,10 @@ async def open_core(
                 worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep,
                                 metrics=obs.metrics)
             runs = Runs(engine, assistants, events, bus)
-            await assistants.ensure_defaults(LOCAL_ORG)
+            auth = Auth(settings, db, caches, on_new_org=assistants.ensure_defaults)
+            await auth.directory.ensure_org(LOCAL_ORG, "Local")
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
-                        assistants, threads, state, runs, beats, worker, obs, redis)
+                        assistants, threads, state, runs, beats, worker, obs, auth, caches, redis)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.

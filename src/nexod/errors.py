@@ -6,9 +6,12 @@ Hierarchy::
     ├── ConfigError            bad setting or config file; stops start-up
     ├── NotFound               a resource (assistant, thread, run, item…) does not exist
     ├── Conflict               the request clashes with current state (busy thread, duplicate id)
-    └── InvalidInput           the request is well-formed JSON but asks for something impossible
+    ├── InvalidInput           the request is well-formed JSON but asks for something impossible
+    ├── Unauthenticated        no credential, or one that is expired, revoked or forged
+    └── Forbidden              a known caller asks for something its role or grants do not allow
 
-Only ``nexod.api`` maps these to HTTP status codes (404, 409, 422).
+Only ``nexod.api`` maps these to HTTP status codes (404, 409, 422, 401, 403). A resource of
+another tenant is always NotFound, never Forbidden.
 """
 
 from __future__ import annotations
@@ -45,3 +48,19 @@ class InvalidInput(NexodError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class Unauthenticated(NexodError):
+    """The request carries no valid credential; ``reason`` says which check failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"not authenticated: {reason}")
+        self.reason = reason
+
+
+class Forbidden(NexodError):
+    """The caller is known but lacks the permission the request needs."""
+
+    def __init__(self, permission: str, what: str) -> None:
+        super().__init__(f"permission '{permission}' is needed to {what}")
+        self.permission = permission

@@ -11,7 +11,14 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from nexod.errors import ConfigError
@@ -24,7 +31,9 @@ LOCAL_ORG = "local"
 class Settings(BaseSettings):
     """Every knob Nexod has. Embedded mode needs none of them set."""
 
-    model_config = SettingsConfigDict(env_prefix="NEXOD_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NEXOD_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(Path(".nexod"), description="Folder for embedded data (SQLite files).")
     database_url: str | None = Field(
@@ -83,6 +92,43 @@ class Settings(BaseSettings):
         None, description="Base URL of the API (e.g. https://agents.example.com), for relative "
         "webhook URLs (default http://NEXOD_HOST:NEXOD_PORT) and links to runs in alerts (none "
         "when unset). Set it on worker processes.",
+    )
+    auth: Literal["local", "apikey", "clerk"] = Field(
+        "local", description="Who may call the API: `local` (one user, loopback only), `apikey` "
+        "(keys from `nexod keys create`), `clerk` (Clerk session tokens, and API keys).",
+    )
+    clerk_jwt_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEXOD_CLERK_JWT_KEY", "CLERK_JWT_KEY"),
+        description="Clerk's JWT public key (PEM): tokens are verified with no network call.",
+    )
+    clerk_issuer: str | None = Field(
+        None, description="The Clerk Frontend API URL tokens must carry as `iss` "
+        "(https://clerk.example.com).",
+    )
+    clerk_jwks_url: str | None = Field(
+        None, description="JWKS URL, fetched once and cached, when no PEM key is set "
+        "(default: {issuer}/.well-known/jwks.json).",
+    )
+    clerk_authorized_parties: str = Field(
+        "", description="Comma-separated origins allowed as a token's `azp` "
+        "(https://app.example.com); empty accepts only tokens without `azp`.",
+    )
+    clerk_leeway: float = Field(
+        5.0, ge=0, le=300, description="Seconds of clock skew allowed on `exp` and `nbf`."
+    )
+    clerk_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices(
+            "NEXOD_CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SIGNING_SECRET", "CLERK_WEBHOOK_SECRET"),
+        description="Svix signing secret (whsec_…) of the Clerk webhook endpoint.",
+    )
+    session_ttl: int = Field(
+        3600, ge=60, description="Seconds a browser session lives without use (L1 cache TTL)."
+    )
+    cookie_secure: bool = Field(
+        True, description="Mark the session cookie Secure (sent over HTTPS only)."
+    )
+    api_cache_ttl: int = Field(
+        60, ge=0, description="Seconds a read endpoint's response stays cached (L3; 0: off)."
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
     metrics: bool = Field(
@@ -144,6 +190,28 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis://host:port/db URL, or unset for in-process events")
         return value
 
+    @model_validator(mode="after")
+    def _check_auth(self) -> Settings:
+        if self.auth == "local" and not is_loopback(self.host):
+            raise ValueError(
+                f"NEXOD_AUTH=local serves one unauthenticated user, so it only listens on a "
+                f"loopback address (127.0.0.1, ::1, localhost), not {self.host!r}; set "
+                "NEXOD_AUTH=apikey or NEXOD_AUTH=clerk to listen on a network"
+            )
+        if self.auth == "clerk" and self.clerk_jwt_key is None and not (
+            self.clerk_jwks_url or self.clerk_issuer
+        ):
+            raise ValueError(
+                "NEXOD_AUTH=clerk needs CLERK_JWT_KEY (the PEM public key) or "
+                "NEXOD_CLERK_ISSUER / NEXOD_CLERK_JWKS_URL to fetch the keys from"
+            )
+        return self
+
+    @property
+    def authorized_parties(self) -> frozenset[str]:
+        """The `azp` values Clerk tokens may carry."""
+        return frozenset(p.strip().rstrip("/") for p in self.clerk_authorized_parties.split(",") if p.strip())
+
     @property
     def is_postgres(self) -> bool:
         """True when storage is PostgreSQL rather than the embedded SQLite files."""
@@ -178,6 +246,18 @@ class Settings(BaseSettings):
         return None
 
 
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment, turning validation errors into ConfigError.
 
@@ -194,5 +274,10 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
-            problems.append(f"NEXOD_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            if not field:  # a check across several settings names them in its message
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
+            shown = "(hidden)" if "key" in field or "secret" in field else repr(err.get("input"))
+            name = field.upper() if field.upper().startswith(("NEXOD_", "CLERK_")) else f"NEXOD_{field.upper()}"
+            problems.append(f"{name}: {err['msg']} (got {shown})")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from exc

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request, Response
 
 from nexod.api.schemas import MAX_OFFSET, CheckpointRef
+from nexod.auth.base import Credentials, Permission, Principal
+from nexod.auth.permissions import Permissions
 from nexod.core import Core
 from nexod.errors import InvalidInput, NotFound
 from nexod.serde import dumps
-from nexod.settings import LOCAL_ORG
 
 
 async def get_core(request: Request) -> Core:
@@ -21,15 +22,42 @@ async def get_core(request: Request) -> Core:
     return core
 
 
-async def get_org(request: Request) -> str:
-    """The caller's organisation. Embedded mode has one local organisation."""
-    return LOCAL_ORG
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller (401 naming what was wrong otherwise)."""
+    core: Core = request.app.state.core
+    who = await core.auth.authenticate(Credentials.from_headers(request.headers, request.cookies))
+    request.state.principal = who
+    return who
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_org(who: PrincipalDep) -> str:
+    """The caller's organisation: every query of the request is scoped to it."""
+    return who.org_id
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
 # thread, a hand-off that cost several percent of a run's CPU.
 CoreDep = Annotated[Core, Depends(get_core)]
 OrgDep = Annotated[str, Depends(get_org)]
+
+
+def need(permission: Permission, what: str) -> Any:
+    """A route dependency: 403 unless the caller's role and scopes allow ``permission``."""
+
+    async def check(who: PrincipalDep) -> None:
+        Permissions.require(who, permission, what)
+
+    return Depends(check)
+
+
+READ = need("read", "read this organisation's data")
+WRITE = need("write", "change threads or the store")
+RUN = need("run", "start or cancel runs")
+APPROVE = need("approve", "update a thread's state")
+ADMINISTER = need("administer", "administer this organisation")
 
 
 # Documented in the OpenAPI schema; checked by _uuid so the 422 names the parameter.

@@ -18,11 +18,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 
 from nexod.api import schemas
-from nexod.errors import Conflict, InvalidInput, NexodError, NotFound
+from nexod.errors import Conflict, Forbidden, InvalidInput, NexodError, NotFound, Unauthenticated
 
 log = logging.getLogger("nexod.api")
 
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422}
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, Unauthenticated: 401, Forbidden: 403}
 
 # SQLSTATE class 22 errors: SQLAlchemy wraps them for our tables; the PostgreSQL checkpointer
 # lets psycopg's own class through.
@@ -116,7 +116,8 @@ def install_error_handlers(app: FastAPI) -> None:
             body["field"] = exc.field
             if exc.field not in exc.message:  # the detail always names the field
                 body["detail"] = f"{exc.field}: {exc.message}"
-        return JSONResponse(body, status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,11 +19,18 @@ from langgraph.store.base import BaseStore
 
 from nexod.errors import ConfigError, NotFound
 from nexod.graphs.config import GraphConfig, GraphSpec
+from nexod.settings import LOCAL_ORG
 
 
-def default_assistant_id(graph_id: str) -> str:
-    """The id of a graph's default assistant, as LangGraph Server mints it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, graph_id))
+def default_assistant_id(graph_id: str, org_id: str | None = None) -> str:
+    """The id of a graph's default assistant, as LangGraph Server mints it.
+
+    Assistant ids are unique across tenants, so the default assistants of an organisation
+    other than the embedded local one get ids of their own (the graph id still works).
+    """
+    if org_id is None or org_id == LOCAL_ORG:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, graph_id))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"nexod:{org_id}:{graph_id}"))
 
 
 @dataclass

@@ -95,7 +95,7 @@ class Runs:
         kwargs["temporary"] = temporary
         to_cancel: list[str] = []
         async with self._engine.begin() as s:
-            aid = self._assistants.resolve_id(payload["assistant_id"])
+            aid = self._assistants.resolve_id(payload["assistant_id"], org_id)
             found = (await s.execute(
                 select(Assistant).where(Assistant.assistant_id == aid, Assistant.org_id == org_id)
             )).first()
