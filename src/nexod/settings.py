@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nexod.errors import ConfigError
@@ -82,6 +82,26 @@ class Settings(BaseSettings):
         "webhook URLs; default http://NEXOD_HOST:NEXOD_PORT. Set it on worker processes.",
     )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
+    llm: str = Field(
+        "local", description="Default chat model: `local` (SmolLM2 in-process), "
+        "`local:<file.gguf>`, `openai:<model>` or `python:<module>:<factory>`.",
+    )
+    llm_base_url: str | None = Field(
+        None, description="Base URL of the OpenAI-compatible endpoint for `openai:` models "
+        "(unset: api.openai.com).",
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key for `openai:` models.")
+    llm_threads: int = Field(
+        1, ge=1, le=256, description="CPU threads of a `local` model (1 holds up best on a busy "
+        "machine).",
+    )
+    llm_context: int = Field(2048, ge=256, description="Context window (tokens) of a `local` model.")
+    llm_max_tokens: int = Field(256, ge=1, description="Longest answer (tokens) of one model call.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds before an `openai:` call fails.")
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description='Price per million tokens, input and output, by model '
+        'name, as JSON: {"gpt-4o-mini": [0.15, 0.6]}. Costs are reported where a price is known.',
+    )
 
     @field_validator("database_url")
     @classmethod
