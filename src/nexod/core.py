@@ -58,7 +58,9 @@ def load_registry(settings: Settings) -> GraphRegistry:
     """Read the config file and import every graph; ConfigError names what is wrong."""
     graph_config = load_graph_config(settings.resolve_config_path())
     apply_env(graph_config)
-    registry = GraphRegistry(graph_config)
+    from nexod.llm import ModelFactory
+
+    registry = GraphRegistry(graph_config, models=ModelFactory(settings))
     registry.load()
     return registry
 

@@ -97,6 +97,7 @@ class LocalChatModel(BaseChatModel):
     threads: int = 1
     max_tokens: int = 256
     temperature: float = 0.3
+    repeat_penalty: float = 1.3
 
     @property
     def _llm_type(self) -> str:
@@ -115,6 +116,8 @@ class LocalChatModel(BaseChatModel):
             "messages": to_openai(messages),
             "max_tokens": int(kwargs.get("max_tokens") or self.max_tokens),
             "temperature": float(kwargs.get("temperature", self.temperature)),
+            # Small models loop on one sentence without it (llama.cpp server's own option).
+            "repeat_penalty": self.repeat_penalty,
         }
         if stop:
             req["stop"] = stop
