@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from nexod import __version__
-from nexod.api import assistants, meta, runs, store, threads, ws
+from nexod.api import assistants, crews, meta, runs, store, threads, ws
 from nexod.api.errors import install_error_handlers
 from nexod.core import open_core
 from nexod.graphs.registry import GraphRegistry
@@ -41,6 +41,7 @@ def create_app(
         expose_headers=["Content-Location", "Location", "X-Pagination-Next"],
     )
     install_error_handlers(app)
-    for r in (meta.router, assistants.router, threads.router, runs.router, store.router, ws.router):
+    for r in (meta.router, assistants.router, threads.router, runs.router, store.router, ws.router,
+              crews.router):
         app.include_router(r)
     return app

@@ -114,7 +114,8 @@ class LocalChatModel(BaseChatModel):
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> dict[str, Any]:
         req: dict[str, Any] = {
             "messages": to_openai(messages),
-            "max_tokens": int(kwargs.get("max_tokens") or self.max_tokens),
+            # NEXOD_LLM_MAX_TOKENS caps what an agent may ask for.
+            "max_tokens": min(int(kwargs.get("max_tokens") or self.max_tokens), self.max_tokens),
             "temperature": float(kwargs.get("temperature", self.temperature)),
             # Small models loop on one sentence without it (llama.cpp server's own option).
             "repeat_penalty": self.repeat_penalty,

@@ -23,6 +23,7 @@ from nexod.graphs.checkpointer import Checkpoints
 from nexod.graphs.registry import GraphRegistry
 from nexod.resources.state import ThreadState
 from nexod.runs.config import durability, run_config, run_input
+from nexod.runs.crew_hooks import CrewHooks
 from nexod.runs.queue import Claimed
 from nexod.runs.streaming import ChunkMapper, graph_modes
 from nexod.serde import as_utc, dumps, to_jsonable, utcnow
@@ -86,10 +87,14 @@ class Executor:
         seq = await self._events.last_seq(run.run_id) if claimed.resumed else 0
         kwargs = run.kwargs
 
+        hooks = CrewHooks.for_run(kwargs, run_id=run.run_id, timeout=self._settings.webhook_timeout)
+
         def emit(name: str, data: Any) -> None:
             nonlocal seq
             seq += 1
             self._events.append(run.org_id, Event(run.run_id, run.thread_id, seq, name, dumps(data)))
+            if hooks is not None:
+                hooks.on_event(name, data)
 
         emit("metadata", {"run_id": run.run_id, "attempt": run.attempt})
         graph: Pregel[Any, Any, Any, Any] | None = None
@@ -126,6 +131,10 @@ class Executor:
             emit("error", err)
             outcome = Outcome("error", {"__error__": err}, err)
         await self._finish(run, graph, outcome, seq)
+        if hooks is not None:
+            task = asyncio.create_task(hooks.finish(outcome.status, outcome.output))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _prepare_and_stream(
         self, claimed: Claimed, mapper: ChunkMapper, emit: Any
