@@ -27,6 +27,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
+from nexod.crews.interpolate import interpolate
 from nexod.crews.prompts import manager_messages, parse_assignments, task_messages
 from nexod.crews.spec import CrewSpec, TaskSpec
 from nexod.crews.tools import BUILTIN_TOOLS, Tool, ToolFactory
@@ -147,7 +148,8 @@ def compile_crew(
         workers = [a for a in spec.agents if a.name != manager.name] or list(spec.agents)
         msgs = manager_messages(manager, workers, tasks, state["inputs"])
         model = models.get(manager.llm)
-        reply = await model.ainvoke(msgs, {"metadata": {"crew_agent": manager.role, "crew_task": "plan"}})
+        meta = {"crew_agent": interpolate(manager.role, state["inputs"]), "crew_task": "plan"}
+        reply = await model.ainvoke(msgs, {"metadata": meta})
         chosen = parse_assignments(_text(reply), tasks, workers)
         assignments = dict(state.get("assignments") or {})
         for i, t in enumerate(tasks):
@@ -170,11 +172,12 @@ def compile_crew(
         async def run(state: CrewState, config: RunnableConfig) -> CrewState:
             agent = spec.agent(state.get("assignments", {}).get(task.name) or task.agent or spec.agents[0].name)
             inputs = state["inputs"]
+            role = interpolate(agent.role, inputs)
             writer = get_stream_writer()
             outputs = dict(state.get("outputs") or {})
             previous = outputs.get(task.name)
             attempt = int(previous["attempt"]) + 1 if previous else 1
-            writer({"type": "task_started", "task_id": task.name, "agent": agent.role, "attempt": attempt})
+            writer({"type": "task_started", "task_id": task.name, "agent": role, "attempt": attempt})
             knowledge = ""
             for tool in agent_tools[agent.name]:
                 found = await tool(f"{inputs} {task.description}")
@@ -189,19 +192,19 @@ def compile_crew(
             started = time.monotonic()
             extra: dict[str, Any] = {"max_tokens": agent.max_tokens} if agent.max_tokens else {}
             reply = await models.get(agent.llm).ainvoke(
-                msgs, {"metadata": {"crew_agent": agent.role, "crew_task": task.name},
+                msgs, {"metadata": {"crew_agent": role, "crew_task": task.name},
                        "tags": [f"agent:{agent.name}"]}, **extra,
             )
             text = _text(reply).strip()
             entry: dict[str, Any] = {
-                "task_id": task.name, "output": text, "agent": agent.role, "agent_name": agent.name,
+                "task_id": task.name, "output": text, "agent": role, "agent_name": agent.name,
                 "execution_time": round(time.monotonic() - started, 3), "attempt": attempt,
             }
             if task.output_json is not None or task.output_pydantic:
                 entry["json"], entry["json_error"] = parse_structured(text, schemas[task.name])
             outputs[task.name] = entry
             usage = add_usage(state.get("usage"), {agent.name: _usage(reply, agent.llm)})
-            writer({"type": "task_completed", "task_id": task.name, "agent": agent.role,
+            writer({"type": "task_completed", "task_id": task.name, "agent": role,
                     "output": text, "execution_time": entry["execution_time"]})
             update: CrewState = {"outputs": outputs, "usage": usage, "current_task": task.name}
             if task.output_file:
@@ -280,6 +283,4 @@ def _router(task_name: str, nxt: str) -> Any:
 
 
 def _interp_path(path: str, inputs: Mapping[str, Any]) -> str:
-    from nexod.crews.interpolate import interpolate
-
     return interpolate(path, inputs)
