@@ -134,6 +134,10 @@ def compile_crew(
             raise ConfigError(f"crew '{spec.name}': task name '{task.name}' is reserved; rename it")
         schemas[task.name] = _load_model_class(task.output_pydantic, task) if task.output_pydantic else None
     tasks = list(spec.tasks)
+    json_schemas: dict[str, dict[str, Any] | None] = {
+        t.name: (s.model_json_schema() if (s := schemas[t.name]) is not None else t.output_json)
+        for t in tasks
+    }
 
     async def kickoff(state: CrewState) -> CrewState:
         inputs = spec.check_inputs(dict(state.get("inputs") or {}))
@@ -188,7 +192,8 @@ def compile_crew(
             context = [(n, outputs[n]["output"]) for n in names if n in outputs]
             feedback = (state.get("feedback") or {}).get(task.name)
             msgs = task_messages(agent, task, inputs, context=context, knowledge=knowledge,
-                                 feedback=feedback, previous=previous["output"] if previous else None)
+                                 feedback=feedback, previous=previous["output"] if previous else None,
+                                 schema=json_schemas[task.name])
             started = time.monotonic()
             extra: dict[str, Any] = {"max_tokens": agent.max_tokens} if agent.max_tokens else {}
             reply = await models.get(agent.llm).ainvoke(

@@ -15,6 +15,7 @@ from nexod.crews.spec import AgentSpec, TaskSpec
 def task_messages(
     agent: AgentSpec, task: TaskSpec, inputs: Mapping[str, Any], *, context: list[tuple[str, str]],
     knowledge: str = "", feedback: str | None = None, previous: str | None = None,
+    schema: dict[str, Any] | None = None,
 ) -> list[BaseMessage]:
     """System message from the agent, human message from the task and what it builds on."""
     system = f"You are {interpolate(agent.role, inputs)}. {interpolate(agent.goal, inputs)}"
@@ -29,8 +30,8 @@ def task_messages(
         parts.append(f"Your previous answer:\n{previous}\n\nA reviewer asked for changes: {feedback}")
     if task.expected_output:
         parts.append(f"Expected output: {interpolate(task.expected_output, inputs)}")
-    if task.output_json:
-        parts.append("Answer with JSON only, following this schema:\n" + json.dumps(task.output_json))
+    if schema:
+        parts.append("Answer with JSON only, following this schema:\n" + json.dumps(schema))
     return [SystemMessage(system), HumanMessage("\n\n".join(parts))]
 
 
