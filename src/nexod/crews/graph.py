@@ -211,6 +211,10 @@ def compile_crew(
             usage = add_usage(state.get("usage"), {agent.name: _usage(reply, agent.llm)})
             writer({"type": "task_completed", "task_id": task.name, "agent": role,
                     "output": text, "execution_time": entry["execution_time"]})
+            if task.human_input:
+                # Sent from here, not from the review node: that node runs again on resume.
+                writer({"type": "human_feedback_requested", "task_id": task.name, "agent": role,
+                        "output": text, "attempt": attempt})
             update: CrewState = {"outputs": outputs, "usage": usage, "current_task": task.name}
             if task.output_file:
                 update["files"] = {**(state.get("files") or {}),
@@ -222,7 +226,6 @@ def compile_crew(
     def review_node(task: TaskSpec) -> Any:
         def review(state: CrewState) -> CrewState:
             entry = state["outputs"][task.name]
-            get_stream_writer()({"type": "human_feedback_requested", "task_id": task.name})
             answer = interrupt({
                 "type": "human_input", "task_id": task.name, "agent": entry["agent"],
                 "output": entry["output"], "attempt": entry["attempt"],
