@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale services install clean
+.PHONY: run test lint bench bench-scale bench-crew services install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 ## Production-mode scaling: runs/s and time-to-first-event with 1, 2 and 4 worker processes.
 bench-scale: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/scale.py $(BENCH_ARGS)
+
+## The research crew on the local model: first token, time per agent, tokens/s, platform share.
+bench-crew: $(STAMP)
+	nice -n 10 $(BIN)/python bench/crew.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache

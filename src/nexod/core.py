@@ -117,7 +117,7 @@ async def open_core(
                 executor = Executor(settings, engine, registry, checkpoints, stores, events, state)
                 janitor = Janitor(settings, engine, checkpoints, beats)
                 worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep)
-            runs = Runs(engine, assistants, events, bus)
+            runs = Runs(engine, assistants, events, bus, registry)
             await assistants.ensure_defaults(LOCAL_ORG)
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
                         assistants, threads, state, runs, beats, worker, redis)

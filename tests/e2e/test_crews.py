@@ -156,6 +156,15 @@ async def test_bad_requests_are_4xx_and_write_nothing(http: httpx.AsyncClient) -
     missing = (await http.post("/crews/review/kickoff", json={"inputs": {"document": "d"}})).json()
     assert missing["error"] == "Validation Error" and missing["details"] == {"missing_inputs": ["criteria"]}
     assert (await http.post("/threads/count", json={})).json() == before
+    # The LangGraph runs API checks a crew's inputs too, before anything is queued.
+    thread = (await http.post("/threads", json={})).json()["thread_id"]
+    before = (await http.post("/threads/count", json={})).json()
+    r = await http.post(f"/threads/{thread}/runs", json={"assistant_id": "review", "input": {"inputs": {"document": "d"}}})
+    assert r.status_code == 422 and "missing inputs: criteria" in r.json()["detail"]
+    r = await http.post("/runs/wait", json={"assistant_id": "review", "input": {"inputs": "x"}})
+    assert r.status_code == 422 and r.json()["field"] == "input"
+    assert (await http.get(f"/threads/{thread}/runs")).json() == []
+    assert (await http.post("/threads/count", json={})).json() == before
     r = await http.get("/crews/review/status/00000000-0000-0000-0000-000000000000")
     assert r.status_code == 404 and r.json()["error"] == "Execution not found"
     assert (await http.get("/crews/review/status/not-a-uuid")).status_code == 404
