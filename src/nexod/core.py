@@ -60,7 +60,8 @@ def load_registry(settings: Settings) -> GraphRegistry:
     apply_env(graph_config)
     from nexod.llm import ModelFactory
 
-    registry = GraphRegistry(graph_config, models=ModelFactory(settings))
+    registry = GraphRegistry(graph_config, models=ModelFactory(settings),
+                             token_budget=settings.run_token_budget or None)
     registry.load()
     return registry
 

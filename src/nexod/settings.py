@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     llm_context: int = Field(2048, ge=256, description="Context window (tokens) of a `local` model.")
     llm_max_tokens: int = Field(256, ge=1, description="Longest answer (tokens) of one model call.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before an `openai:` call fails.")
+    run_token_budget: int = Field(
+        0, ge=0, description="Tokens a crew run may spend before it pauses for a person to allow "
+        "more or stop (0: no budget; a run's configurable.token_budget overrides it).",
+    )
     llm_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description='Price per million tokens, input and output, by model '
         'name, as JSON: {"gpt-4o-mini": [0.15, 0.6]}. Costs are reported where a price is known.',

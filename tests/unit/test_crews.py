@@ -160,3 +160,20 @@ def test_model_specs_resolve_or_say_what_is_wrong() -> None:
     priced = ModelFactory(Settings(llm_prices={"gpt-4o-mini": (0.15, 0.6)}))
     assert priced.cost("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
     assert priced.cost("other", 10, 10) is None
+
+
+async def test_token_budget_pauses_for_a_person_to_allow_more_or_stop() -> None:
+    graph = compile_crew(load_crew(builtin_path("research")), Models(), token_budget=1000)
+    graph = graph.copy(update={"checkpointer": InMemorySaver()})
+    cfg: Any = {"configurable": {"thread_id": "b1", "token_budget": 20}}  # per run, below one task
+    out = await graph.ainvoke({"inputs": {"topic": "x"}}, cfg)
+    intr = out["__interrupt__"][0].value
+    assert intr["type"] == "budget" and intr["task_id"] == "analysis_task" and intr["used"] >= 20
+    out = await graph.ainvoke(Command(resume={"allow": 100_000}), cfg)
+    assert "__interrupt__" not in out and out["result"] and out["token_budget"] > 100_000
+
+    cfg = {"configurable": {"thread_id": "b2", "token_budget": 20}}
+    await graph.ainvoke({"inputs": {"topic": "x"}}, cfg)
+    out = await graph.ainvoke(Command(resume={"stop": True}), cfg)
+    assert out["stopped"] == "budget" and out["result"] is None
+    assert list(out["outputs"]) == ["research_task"]  # nothing more was spent

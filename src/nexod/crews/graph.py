@@ -55,6 +55,8 @@ class CrewState(TypedDict, total=False):
     usage: dict[str, dict[str, Any]]
     result: str | None
     files: dict[str, str]
+    token_budget: int | None
+    stopped: str | None
 
 
 def _now() -> str:
@@ -110,10 +112,20 @@ def _answer(answer: Any) -> tuple[bool, str, str]:
     return bool(answer), "", "unknown"
 
 
+def _used(state: CrewState) -> int:
+    return sum(int(u.get("total_tokens") or 0) for u in (state.get("usage") or {}).values())
+
+
 def compile_crew(
     spec: CrewSpec, models: ChatModels, *, tools: Mapping[str, ToolFactory] | None = None,
+    token_budget: int | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
     """The crew as a compiled graph (no checkpointer: the server injects its own).
+
+    ``token_budget`` (overridden per run by ``configurable.token_budget``) caps the tokens a
+    run may spend: before a task that would start beyond it, the run pauses with an
+    ``interrupt({"type": "budget", …})`` until a person answers ``{"allow": <more tokens>}``
+    or ``{"stop": true}`` (the remaining tasks are skipped and ``stopped`` says why).
 
     ConfigError names a tool no registry knows, a task whose name clashes with a built-in
     node, or an ``output_pydantic`` that cannot be imported.
@@ -139,12 +151,14 @@ def compile_crew(
         for t in tasks
     }
 
-    async def kickoff(state: CrewState) -> CrewState:
+    async def kickoff(state: CrewState, config: RunnableConfig) -> CrewState:
         inputs = spec.check_inputs(dict(state.get("inputs") or {}))
+        budget = (config.get("configurable") or {}).get("token_budget", token_budget)
         get_stream_writer()({"type": "crew_kickoff_started", "crew": spec.name, "inputs": inputs})
         return {"inputs": inputs, "assignments": {t.name: t.agent for t in tasks if t.agent},
                 "outputs": {}, "feedback": {}, "decisions": [], "usage": {}, "result": None,
-                "files": {}, "current_task": tasks[0].name}
+                "files": {}, "current_task": tasks[0].name, "stopped": None,
+                "token_budget": int(budget) if budget else None}
 
     async def plan(state: CrewState, config: RunnableConfig) -> CrewState:
         assert spec.manager is not None
@@ -174,6 +188,23 @@ def compile_crew(
 
     def task_node(task: TaskSpec, index: int) -> Any:
         async def run(state: CrewState, config: RunnableConfig) -> CrewState:
+            if state.get("stopped"):
+                return {}
+            budget = state.get("token_budget")
+            if budget and _used(state) >= budget:
+                answer = interrupt({
+                    "type": "budget", "task_id": task.name, "used": _used(state), "budget": budget,
+                    "question": 'The run reached its token budget. Allow more ({"allow": 5000}) '
+                                'or stop ({"stop": true})?',
+                })
+                more = int(answer.get("allow") or 0) if isinstance(answer, dict) else 0
+                if more <= 0:
+                    get_stream_writer()({"type": "crew_stopped", "reason": "budget", "task_id": task.name})
+                    return {"stopped": "budget", "current_task": None}
+                state = {**state, "token_budget": budget + more}
+                budget_update: CrewState = {"token_budget": budget + more}
+            else:
+                budget_update = {}
             agent = spec.agent(state.get("assignments", {}).get(task.name) or task.agent or spec.agents[0].name)
             inputs = state["inputs"]
             role = interpolate(agent.role, inputs)
@@ -215,7 +246,8 @@ def compile_crew(
                 # Sent from here, not from the review node: that node runs again on resume.
                 writer({"type": "human_feedback_requested", "task_id": task.name, "agent": role,
                         "output": text, "attempt": attempt})
-            update: CrewState = {"outputs": outputs, "usage": usage, "current_task": task.name}
+            update: CrewState = {**budget_update, "outputs": outputs, "usage": usage,
+                                 "current_task": task.name}
             if task.output_file:
                 update["files"] = {**(state.get("files") or {}),
                                    task.name: _interp_path(task.output_file, inputs)}
@@ -225,6 +257,8 @@ def compile_crew(
 
     def review_node(task: TaskSpec) -> Any:
         def review(state: CrewState) -> CrewState:
+            if state.get("stopped"):
+                return {}
             entry = state["outputs"][task.name]
             answer = interrupt({
                 "type": "human_input", "task_id": task.name, "agent": entry["agent"],
@@ -247,9 +281,9 @@ def compile_crew(
 
     async def finish(state: CrewState) -> CrewState:
         outputs = state.get("outputs") or {}
-        result = outputs[tasks[-1].name]["output"] if tasks[-1].name in outputs else None
+        result = None if state.get("stopped") else outputs[tasks[-1].name]["output"]
         get_stream_writer()({"type": "crew_kickoff_completed", "crew": spec.name, "output": result,
-                             "usage": state.get("usage") or {}})
+                             "usage": state.get("usage") or {}, "stopped": state.get("stopped")})
         return {"result": result, "current_task": None}
 
     builder: StateGraph[CrewState, Any, CrewInput, CrewState] = StateGraph(
@@ -285,6 +319,8 @@ def compile_crew(
 def _router(task_name: str, nxt: str) -> Any:
     def route(state: CrewState) -> str:
         last = (state.get("decisions") or [{}])[-1]
+        if state.get("stopped") or last.get("task_id") != task_name:
+            return nxt
         return nxt if last.get("approved", True) else task_name
 
     return route

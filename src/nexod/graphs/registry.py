@@ -68,8 +68,9 @@ class GraphRegistry:
 
     def __init__(
         self, config: GraphConfig, *, models: ChatModels | None = None,
-        tools: dict[str, ToolFactory] | None = None,
+        tools: dict[str, ToolFactory] | None = None, token_budget: int | None = None,
     ) -> None:
+        self._token_budget = token_budget
         self._config = config
         self._models = models
         self._tools = tools
@@ -96,7 +97,7 @@ class GraphRegistry:
                 raise ConfigError(f"crew {ref.crew_id!r}: no chat models configured for crews")
             crew = load_crew(ref.path, ref.crew_id)
             crew = crew.model_copy(update={"name": ref.crew_id})
-            graph = compile_crew(crew, self._models, tools=self._tools)
+            graph = compile_crew(crew, self._models, tools=self._tools, token_budget=self._token_budget)
             desc = ref.description or crew.description
             spec = GraphSpec(ref.crew_id, f"crew:{ref.path}", desc)
             self._graphs[ref.crew_id] = LoadedGraph(spec, graph, None, crew)

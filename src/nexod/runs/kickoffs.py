@@ -88,11 +88,19 @@ class Kickoffs:
             err = latest.error or {}
             return {**base, "status": "error", "error": err.get("message") or latest.status,
                     "execution_time": elapsed}
+        budget = _pending_review(state, "budget")
+        if budget is not None:
+            return {**base, "status": "pending_budget_approval", "current_task": budget.get("task_id"),
+                    "used_tokens": budget.get("used"), "token_budget": budget.get("budget"),
+                    "progress": progress}
         pending = _pending_review(state)
         if pending is not None:
             return {**base, "status": "pending_human_input", "current_task": pending.get("task_id"),
                     "task_id": pending.get("task_id"), "output": pending.get("output"),
                     "progress": progress}
+        if values.get("stopped"):
+            return {**base, "status": "stopped", "reason": values["stopped"], "progress": progress,
+                    "execution_time": elapsed}
         if latest.status == "interrupted" or values.get("result") is None:
             return {**base, "status": "cancelled", "progress": progress}
         tasks = [
@@ -143,9 +151,9 @@ class Kickoffs:
         return True
 
 
-def _pending_review(state: dict[str, Any]) -> dict[str, Any] | None:
+def _pending_review(state: dict[str, Any], kind: str = "human_input") -> dict[str, Any] | None:
     for intr in state.get("interrupts") or []:
         value = intr.get("value") if isinstance(intr, dict) else None
-        if isinstance(value, dict) and value.get("type") == "human_input":
+        if isinstance(value, dict) and value.get("type") == kind:
             return value
     return None
