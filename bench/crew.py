@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--repetitions", type=int, default=2)
     ap.add_argument("--topic", default="durable execution")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=160)
     console.print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         srv = Server(Path(tmp), config=ROOT / "nexod.json")
@@ -101,7 +101,7 @@ def main() -> None:
     runs = runs[1:]  # the first run also loads the model
     table = Table(title="research crew on the local model (warm; first run dropped: it loads the model)")
     for col in ("run", "first token (s)", "researcher (s)", "analyst (s)", "writer (s)", "total (s)",
-                "model tokens/s", "platform share (s)", "platform %"):
+                "model tokens/s (with prompt)", "platform share (s)", "platform %"):
         table.add_column(col, justify="right")
     for i, r in enumerate(runs, 1):
         per = [r["agents"].get(t, ("", 0.0))[1] for t in ("research_task", "analysis_task", "report_task")]
