@@ -211,14 +211,13 @@ def run_cmd(
     from rich.console import Console
 
     from nexod.cli_crews import parse_inputs, run_crew
-    from nexod.core import load_registry
     from nexod.errors import NexodError
 
     settings = _settings(config=config)
     console = Console(stderr=json_out)
+    registry = _registry(settings)
     try:
         inputs = parse_inputs(input_ or [])
-        registry = load_registry(settings)
         outcome = asyncio.run(run_crew(settings, registry, crew, inputs, console=console,
                                        show_tokens=not quiet))
     except (ValueError, NexodError) as exc:
@@ -247,14 +246,7 @@ def crews(
     from rich.console import Console
     from rich.table import Table
 
-    from nexod.core import load_registry
-
-    settings = _settings(config=config)
-    try:
-        registry = load_registry(settings)
-    except ConfigError as exc:
-        typer.secho(f"nexod: {exc.message}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+    registry = _registry(_settings(config=config))
     table = Table("crew", "inputs", "process", "agents → tasks", "description")
     for cid, c in registry.crews().items():
         flow = " → ".join(f"{t.agent or '?'}:{t.name}{' (review)' if t.human_input else ''}" for t in c.tasks)
