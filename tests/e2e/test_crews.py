@@ -116,6 +116,9 @@ async def test_kickoff_to_completed_with_webhooks(http: httpx.AsyncClient, hooks
     event = next(b for p, b, _ in received if p == "/events")["events"][0]
     assert event["type"] == "task_completed" and event["execution_id"] == kid
     assert {a for p, _, a in received if p == "/events"} == {"Bearer s3cret"}
+    runs = (await http.get(f"/threads/{kid}/runs")).json()
+    assert runs[0]["kwargs"]["crew_webhooks"]["webhooks"]["authentication"] == "***"
+    assert "s3cret" not in json.dumps(runs)
 
 
 async def test_crew_streams_tokens_through_the_sdk(crew_server: Server) -> None:

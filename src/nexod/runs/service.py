@@ -24,6 +24,16 @@ from nexod.runs.queue import TERMINAL
 from nexod.serde import as_utc, loads, new_id, utcnow
 
 
+def _redacted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run kwargs without webhook credentials (kept for delivery, never shown)."""
+    hooks = kwargs.get("crew_webhooks")
+    if not isinstance(hooks, dict):
+        return kwargs
+    shown = {k: ({**v, "authentication": "***"} if isinstance(v, dict) and v.get("authentication") else v)
+             for k, v in hooks.items()}
+    return {**kwargs, "crew_webhooks": shown}
+
+
 def run_dict(row: AgentSession) -> dict[str, Any]:
     """The wire form of a run."""
     return {
@@ -34,7 +44,7 @@ def run_dict(row: AgentSession) -> dict[str, Any]:
         "updated_at": as_utc(row.updated_at),
         "status": row.status,
         "metadata": row.metadata_,
-        "kwargs": row.kwargs,
+        "kwargs": _redacted(row.kwargs),
         "multitask_strategy": row.multitask_strategy,
     }
 
