@@ -56,8 +56,9 @@ async def test_local_crew_streams_tokens_through_the_api(tmp_path: Path) -> None
         assert nodes.count("audit_task") > 5 and nodes[-1] == "verdict_task"
         state = await client.threads.get_state(thread["thread_id"])
         verdict = state["values"]["outputs"]["verdict_task"]
-        # SmolLM2 may or may not manage the JSON; either way the outcome says which.
-        assert verdict["json"] is not None or verdict["json_error"]
+        # The schema becomes a grammar, so even SmolLM2 answers with a valid verdict (unless it
+        # runs out of tokens mid-object: then the outcome says so).
+        assert verdict["json"] is not None or "malformed" in verdict["json_error"], verdict
     finally:
         srv.stop()
 

@@ -227,6 +227,9 @@ def compile_crew(
                                  schema=json_schemas[task.name])
             started = time.monotonic()
             extra: dict[str, Any] = {"max_tokens": agent.max_tokens} if agent.max_tokens else {}
+            if json_schemas[task.name]:
+                extra["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": task.name, "schema": json_schemas[task.name]}}
             reply = await models.get(agent.llm).ainvoke(
                 msgs, {"metadata": {"crew_agent": role, "crew_task": task.name},
                        "tags": [f"agent:{agent.name}"]}, **extra,

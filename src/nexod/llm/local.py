@@ -122,6 +122,10 @@ class LocalChatModel(BaseChatModel):
         }
         if stop:
             req["stop"] = stop
+        if kwargs.get("response_format"):
+            # OpenAI's structured-output field; llama.cpp turns the JSON Schema into a grammar,
+            # so even a tiny model answers with valid JSON.
+            req["response_format"] = kwargs["response_format"]
         return req
 
     def _generate(
@@ -162,9 +166,15 @@ class LocalChatModel(BaseChatModel):
         req = {**self._request(messages, stop, **kwargs), "stream": True,
                "stream_options": {"include_usage": True}}
 
-        def deliver(data: dict[str, Any]) -> None:
-            # Returns None on purpose: a truthy return from the callback stops generation.
+        stopped = threading.Event()
+
+        def deliver(data: dict[str, Any]) -> bool:
+            # A truthy return stops generation: once the reader is gone (the run was
+            # cancelled, or the worker is shutting down) the model stops at the next token.
+            if stopped.is_set():
+                return True
             loop.call_soon_threadsafe(queue.put_nowait, data)
+            return False
 
         def work() -> None:
             try:
@@ -188,7 +198,7 @@ class LocalChatModel(BaseChatModel):
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
         finally:
-            # A cancelled run stops reading; the thread finishes its (bounded) answer alone.
+            stopped.set()
             if job.done():
                 job.result()
 
