@@ -204,6 +204,7 @@ def run_cmd(
     config: Annotated[Path | None, typer.Option(help="Graph config file [NEXOD_CONFIG]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No tokens, only task results")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON on stdout")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Do not write tasks' output_file")] = False,
 ) -> None:
     """Run a crew here, showing each agent's work as it streams, then print the final report."""
     import json
@@ -219,7 +220,7 @@ def run_cmd(
     try:
         inputs = parse_inputs(input_ or [])
         outcome = asyncio.run(run_crew(settings, registry, crew, inputs, console=console,
-                                       show_tokens=not quiet))
+                                       show_tokens=not quiet, write=not no_files))
     except (ValueError, NexodError) as exc:
         typer.secho(f"nexod: {getattr(exc, 'message', exc)}", fg="red", err=True)
         raise typer.Exit(2) from exc
@@ -235,6 +236,8 @@ def run_cmd(
         for agent, u in outcome["usage"].items():
             cost = f", cost {u['cost']:.6f}" if u.get("cost") is not None else ""
             console.print(f"[dim]{agent}: {u['input_tokens']} in / {u['output_tokens']} out tokens{cost}[/]")
+        for path in outcome["files"].values():
+            console.print(f"[dim]wrote {path}[/]")
         console.print(f"[dim]{outcome['seconds']} s in all[/]")
 
 

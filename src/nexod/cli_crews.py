@@ -77,7 +77,7 @@ class Progress:
 
 async def run_crew(
     settings: Settings, registry: GraphRegistry, crew_id: str, inputs: dict[str, Any], *,
-    console: Console, show_tokens: bool = True, interactive: bool | None = None,
+    console: Console, show_tokens: bool = True, interactive: bool | None = None, write: bool = True,
 ) -> dict[str, Any]:
     """Run a crew to its end (asking for human input on the terminal when it is a tty)."""
     crew = registry.crew(crew_id)
@@ -109,10 +109,29 @@ async def run_crew(
         state = await core.state.get(LOCAL_ORG, thread_id)
         values = state.get("values") or {}
         total = time.monotonic() - progress.started
+        written = write_files(values) if write else {}
         return {"status": "completed", "kickoff_id": thread_id, "result": values.get("result"),
-                "usage": values.get("usage") or {}, "files": values.get("files") or {},
+                "usage": values.get("usage") or {}, "files": written,
                 "seconds": round(total, 2), "first_token_seconds": progress.first_token,
                 "tokens": progress.tokens}
+
+
+def write_files(values: dict[str, Any]) -> dict[str, str]:
+    """Write each task's ``output_file`` under the current directory, as CrewAI does; a path
+    that would leave it is skipped. Returns task → path written."""
+    from pathlib import Path
+
+    base = Path.cwd().resolve()
+    written: dict[str, str] = {}
+    for task, name in (values.get("files") or {}).items():
+        out = (values.get("outputs") or {}).get(task)
+        path = (base / name).resolve()
+        if out is None or not path.is_relative_to(base):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(out["output"]) + "\n", encoding="utf-8")
+        written[task] = str(path.relative_to(base))
+    return written
 
 
 def _new_id() -> str:

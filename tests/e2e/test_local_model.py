@@ -38,6 +38,8 @@ def test_nexod_run_with_no_configuration_writes_a_report(tmp_path: Path) -> None
     for shown in ("durable execution Researcher", "research_task", "Report Writer", "report_task"):
         assert shown in proc.stderr
     assert (tmp_path / ".nexod" / "nexod.db").exists()  # a durable run, like any other
+    assert outcome["files"] == {"report_task": "report.md"}  # output_file, as CrewAI writes it
+    assert (tmp_path / "report.md").read_text().strip() == outcome["result"].strip()
 
 
 async def test_local_crew_streams_tokens_through_the_api(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nexod.cli import app
-from nexod.cli_crews import parse_inputs
+from nexod.cli_crews import parse_inputs, write_files
 
 SCRIPTED = {"NEXOD_LLM": "python:tests.graphs.scripted:make"}
 
@@ -45,8 +45,12 @@ def test_bad_run_requests_name_what_is_wrong(in_tmp: Path) -> None:
     assert not (in_tmp / ".nexod").exists()  # nothing was written
 
 
-def test_input_pairs_are_parsed() -> None:
+def test_input_pairs_are_parsed_and_files_stay_in_the_directory(in_tmp: Path) -> None:
     assert parse_inputs(["topic=a=b", " k =v"]) == {"topic": "a=b", "k": "v"}
+    values = {"files": {"a": "out/a.md", "b": "../escape.md"},
+              "outputs": {"a": {"output": "A"}, "b": {"output": "B"}}}
+    assert write_files(values) == {"a": "out/a.md"}
+    assert (in_tmp / "out" / "a.md").read_text() == "A\n" and not (in_tmp.parent / "escape.md").exists()
 
 
 def test_broken_crew_yaml_stops_with_the_file_named(in_tmp: Path) -> None:
