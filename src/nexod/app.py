@@ -9,7 +9,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from nexod import __version__
-from nexod.api import assistants, auth, meta, observability, runs, store, threads, webhooks, ws
+from nexod.api import (
+    assistants,
+    auth,
+    crews,
+    meta,
+    observability,
+    runs,
+    store,
+    threads,
+    webhooks,
+    ws,
+)
 from nexod.api.errors import install_error_handlers
 from nexod.core import open_core
 from nexod.graphs.registry import GraphRegistry
@@ -52,6 +63,6 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, tag_sentry=sentry)
     install_error_handlers(app)
     for r in (meta.router, auth.router, assistants.router, threads.router, runs.router, store.router,
-              ws.router, webhooks.router, observability.router):
+              ws.router, webhooks.router, observability.router, crews.router):
         app.include_router(r)
     return app

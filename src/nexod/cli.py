@@ -254,6 +254,66 @@ def _register_keys() -> None:
 _register_keys()
 
 
+@app.command("run")
+def run_cmd(
+    crew: Annotated[str, typer.Argument(help="Crew id (see `nexod crews`)")],
+    input_: Annotated[list[str] | None, typer.Option("--input", "-i", help="key=value, repeatable")] = None,
+    config: Annotated[Path | None, typer.Option(help="Graph config file [NEXOD_CONFIG]")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No tokens, only task results")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON on stdout")] = False,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Do not write tasks' output_file")] = False,
+) -> None:
+    """Run a crew here, showing each agent's work as it streams, then print the final report."""
+    import json
+
+    from rich.console import Console
+
+    from nexod.cli_crews import parse_inputs, run_crew
+    from nexod.errors import NexodError
+
+    settings = _settings(config=config)
+    console = Console(stderr=json_out)
+    registry = _registry(settings)
+    try:
+        inputs = parse_inputs(input_ or [])
+        outcome = asyncio.run(run_crew(settings, registry, crew, inputs, console=console,
+                                       show_tokens=not quiet, write=not no_files))
+    except (ValueError, NexodError) as exc:
+        typer.secho(f"nexod: {getattr(exc, 'message', exc)}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    except RuntimeError as exc:
+        typer.secho(f"nexod: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    if json_out:
+        typer.echo(json.dumps(outcome, default=str))
+        return
+    if outcome["status"] == "completed":
+        console.rule("report")
+        console.print(outcome["result"] or "", highlight=False)
+        for agent, u in outcome["usage"].items():
+            cost = f", cost {u['cost']:.6f}" if u.get("cost") is not None else ""
+            console.print(f"[dim]{agent}: {u['input_tokens']} in / {u['output_tokens']} out tokens{cost}[/]")
+        for path in outcome["files"].values():
+            console.print(f"[dim]wrote {path}[/]")
+        console.print(f"[dim]{outcome['seconds']} s in all[/]")
+
+
+@app.command()
+def crews(
+    config: Annotated[Path | None, typer.Option(help="Graph config file [NEXOD_CONFIG]")] = None,
+) -> None:
+    """List the crews, their inputs, agents and tasks."""
+    from rich.console import Console
+    from rich.table import Table
+
+    registry = _registry(_settings(config=config))
+    table = Table("crew", "inputs", "process", "agents → tasks", "description")
+    for cid, c in registry.crews().items():
+        flow = " → ".join(f"{t.agent or '?'}:{t.name}{' (review)' if t.human_input else ''}" for t in c.tasks)
+        table.add_row(cid, ", ".join(c.inputs) or "-", c.process, flow, c.description or "")
+    Console().print(table)
+
+
 def main() -> None:
     """Entry point of the ``nexod`` script."""
     app()

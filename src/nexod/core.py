@@ -65,7 +65,10 @@ def load_registry(settings: Settings) -> GraphRegistry:
     """Read the config file and import every graph; ConfigError names what is wrong."""
     graph_config = load_graph_config(settings.resolve_config_path())
     apply_env(graph_config)
-    registry = GraphRegistry(graph_config)
+    from nexod.llm import ModelFactory
+
+    registry = GraphRegistry(graph_config, models=ModelFactory(settings),
+                             token_budget=settings.run_token_budget or None)
     registry.load()
     return registry
 
@@ -131,7 +134,7 @@ async def open_core(
                 janitor = Janitor(settings, engine, checkpoints, beats)
                 worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep,
                                 metrics=obs.metrics)
-            runs = Runs(engine, assistants, events, bus)
+            runs = Runs(engine, assistants, events, bus, registry)
             auth = Auth(settings, db, caches, on_new_org=assistants.ensure_defaults)
             await auth.directory.ensure_org(LOCAL_ORG, "Local")
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,

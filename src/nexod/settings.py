@@ -171,6 +171,30 @@ class Settings(BaseSettings):
     slo_window: float = Field(
         300.0, gt=0, description="Default window (seconds) of the SLO report.",
     )
+    llm: str = Field(
+        "local", description="Default chat model: `local` (SmolLM2 in-process), "
+        "`local:<file.gguf>`, `openai:<model>` or `python:<module>:<factory>`.",
+    )
+    llm_base_url: str | None = Field(
+        None, description="Base URL of the OpenAI-compatible endpoint for `openai:` models "
+        "(unset: api.openai.com).",
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key for `openai:` models.")
+    llm_threads: int = Field(
+        1, ge=1, le=256, description="CPU threads of a `local` model (1 holds up best on a busy "
+        "machine).",
+    )
+    llm_context: int = Field(2048, ge=256, description="Context window (tokens) of a `local` model.")
+    llm_max_tokens: int = Field(256, ge=1, description="Longest answer (tokens) of one model call.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds before an `openai:` call fails.")
+    run_token_budget: int = Field(
+        0, ge=0, description="Tokens a crew run may spend before it pauses for a person to allow "
+        "more or stop (0: no budget; a run's configurable.token_budget overrides it).",
+    )
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description='Price per million tokens, input and output, by model '
+        'name, as JSON: {"gpt-4o-mini": [0.15, 0.6]}. Costs are reported where a price is known.',
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -25,6 +25,7 @@ from nexod.graphs.registry import GraphRegistry
 from nexod.observability.hub import Observability
 from nexod.resources.state import ThreadState
 from nexod.runs.config import durability, run_config, run_input
+from nexod.runs.crew_hooks import CrewHooks
 from nexod.runs.queue import Claimed
 from nexod.runs.streaming import ChunkMapper, graph_modes
 from nexod.serde import as_utc, dumps, to_jsonable, utcnow
@@ -92,10 +93,14 @@ class Executor:
         seq = await self._events.last_seq(run.run_id) if claimed.resumed else 0
         kwargs = run.kwargs
 
+        hooks = CrewHooks.for_run(kwargs, run_id=run.run_id, timeout=self._settings.webhook_timeout)
+
         def emit(name: str, data: Any) -> None:
             nonlocal seq
             seq += 1
             self._events.append(run.org_id, Event(run.run_id, run.thread_id, seq, name, dumps(data)))
+            if hooks is not None:
+                hooks.on_event(name, data)
 
         emit("metadata", {"run_id": run.run_id, "attempt": run.attempt})
         graph: Pregel[Any, Any, Any, Any] | None = None
@@ -133,6 +138,10 @@ class Executor:
             emit("error", err)
             outcome = Outcome("error", {"__error__": err}, err, exc)
         await self._finish(run, graph, outcome, seq)
+        if hooks is not None:
+            task = asyncio.create_task(hooks.finish(outcome.status, outcome.output))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self._observe(claimed, outcome, started)
 
     def _observe(self, claimed: Claimed, outcome: Outcome, started: float) -> None:

@@ -18,9 +18,20 @@ from nexod.db.rows import to_model, values_of
 from nexod.errors import Conflict, InvalidInput, NotFound
 from nexod.events.base import CANCEL, END, GAP, WAKE, Event, EventBus, control, run_channel
 from nexod.events.log import EventLog
+from nexod.graphs.registry import GraphRegistry
 from nexod.resources.assistants import Assistants
 from nexod.runs.queue import TERMINAL
 from nexod.serde import as_utc, loads, new_id, utcnow
+
+
+def _redacted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run kwargs without webhook credentials (kept for delivery, never shown)."""
+    hooks = kwargs.get("crew_webhooks")
+    if not isinstance(hooks, dict):
+        return kwargs
+    shown = {k: ({**v, "authentication": "***"} if isinstance(v, dict) and v.get("authentication") else v)
+             for k, v in hooks.items()}
+    return {**kwargs, "crew_webhooks": shown}
 
 
 def run_dict(row: AgentSession) -> dict[str, Any]:
@@ -33,7 +44,7 @@ def run_dict(row: AgentSession) -> dict[str, Any]:
         "updated_at": as_utc(row.updated_at),
         "status": row.status,
         "metadata": row.metadata_,
-        "kwargs": row.kwargs,
+        "kwargs": _redacted(row.kwargs),
         "multitask_strategy": row.multitask_strategy,
     }
 
@@ -47,7 +58,9 @@ class Runs:
         assistants: Assistants,
         events: EventLog,
         bus: EventBus,
+        registry: GraphRegistry | None = None,
     ) -> None:
+        self._registry = registry
         self._engine = engine
         self._reads = reader(engine)
         self._assistants = assistants
@@ -102,6 +115,7 @@ class Runs:
             if found is None:
                 raise NotFound("assistant", payload["assistant_id"])
             assistant = to_model(Assistant, found)
+            self._check_crew_input(assistant.graph_id, payload.get("input"))
             run = AgentSession(
                 run_id=run_id, org_id=org_id, thread_id=thread_id, assistant_id=assistant.assistant_id,
                 status="pending", metadata_=payload.get("metadata") or {}, kwargs=kwargs,
@@ -164,6 +178,19 @@ class Runs:
         if delay > 0:
             self._wake_later(delay)
         return run
+
+    def _check_crew_input(self, graph_id: str, graph_input: Any) -> None:
+        """A crew's inputs are checked before its run is queued: a missing one is a 422."""
+        crew = self._registry.crews().get(graph_id) if self._registry is not None else None
+        if crew is None or graph_input is None:
+            return
+        inputs = graph_input.get("inputs", {}) if isinstance(graph_input, dict) else None
+        if not isinstance(inputs, dict):
+            raise InvalidInput(
+                f"crew '{graph_id}' takes input {{\"inputs\": {{...}}}} with {', '.join(crew.inputs) or 'no keys'}",
+                field="input",
+            )
+        crew.check_inputs(inputs)
 
     async def get(self, org_id: str, thread_id: str | None, run_id: str) -> AgentSession:
         """One run; NotFound when missing, on another thread, or another tenant's."""
