@@ -44,6 +44,11 @@ def test_api_reports_the_workers_runs(tmp_path: Path) -> None:
                         resp = http.post(f"/threads/{thread}/runs/wait",
                                          json={"assistant_id": graph, "input": {}})
                         assert resp.status_code == 200
+                # The worker records a run just after publishing its output: poll briefly.
+                deadline = time.monotonic() + 15
+                while len(samples(api.url, "nexod_run_duration_seconds_count")) < 2:
+                    assert time.monotonic() < deadline, "the worker's runs never showed up"
+                    time.sleep(0.1)
                 runs = samples(api.url, "nexod_run_duration_seconds_count")
                 assert ({"graph": "steps", "outcome": "success"}, 1.0) in runs
                 assert ({"graph": "failing", "outcome": "error"}, 1.0) in runs

@@ -100,8 +100,15 @@ def test_metrics_after_real_requests_and_runs(observed: Observed) -> None:
         with http.stream("POST", "/runs/stream", json={"assistant_id": "steps", "input": {}}) as s:
             assert s.status_code == 200
             s.read()
-        time.sleep(0.3)  # the event writer publishes right after the run's answer
-        after = metrics(observed.server.url)
+        # A run is recorded just after its output is published: poll until both are in.
+        deadline = time.monotonic() + 15
+        while True:
+            after = metrics(observed.server.url)
+            done = value(after, "nexod_run_duration_seconds_count", graph="steps", outcome="success")
+            if done - value(before, "nexod_run_duration_seconds_count", graph="steps",
+                            outcome="success") >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -202,10 +209,14 @@ def test_failing_run_alerts_at_once_and_reaches_sentry_scrubbed(observed: Observ
             lambda r: r.json().get("thread", {}).get("threadKey") == key, timeout=10)
         assert time.monotonic() - started < 5  # immediate, not after a window
         run_wait(http, "leaky", LEAKY_INPUT)  # a second failure adds to the same alert
-        time.sleep(0.5)
-        assert len(observed.chat_thread(key)) == 1
-        firing = [a for a in http.get("/alerts", params={"status": "firing"}).json() if a["key"] == key]
+        deadline = time.monotonic() + 10
+        while True:
+            firing = [a for a in http.get("/alerts", params={"status": "firing"}).json() if a["key"] == key]
+            if (firing and firing[0]["count"] == 2) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert len(firing) == 1 and firing[0]["count"] == 2
+        assert len(observed.chat_thread(key)) == 1  # counted, not posted again
     card = first[0].json()["cardsV2"][0]["card"]
     assert card["header"]["title"].endswith("Run failed: leaky")
     buttons = [w for w in card["sections"][0]["widgets"] if "buttonList" in w]
