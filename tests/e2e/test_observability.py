@@ -303,3 +303,38 @@ def test_metrics_off(tmp_path: Path) -> None:
         assert http.get("/slo").json() == {"detail": "metrics are off (NEXOD_METRICS=false)"}
         assert http.get("/ok").headers["x-request-id"]
         assert http.get("/alerts").json() == []
+
+
+def test_alerts_are_scoped_to_the_tenant_and_need_administer(tmp_path: Path) -> None:
+    """With API keys: a tenant's admin sees its own run alerts and the platform's, never another
+    tenant's; other roles get 403, no key 401. /metrics stays open to the scraper (no ids)."""
+    env = {"NEXOD_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def key(org: str, *scopes: str) -> str:
+        args = [a for s in scopes for a in ("--scope", s)]
+        return subprocess.run([sys.executable, "-m", "nexod.cli", "keys", "create", "--name", f"{org}-k",
+                               "--org", org, *args], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    a_admin = key("tenant-a", "read", "write", "run", "administer")
+    b_admin = key("tenant-b", "read", "administer")
+    a_reader = key("tenant-a", "read")
+    server = Server(tmp_path, extra_env={"NEXOD_AUTH": "apikey", "NEXOD_ALERT_INTERVAL": "0.3"})
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30, headers={"x-api-key": a_admin}) as http:
+            _, run_id, _ = run_wait(http, "failing")
+            deadline = time.monotonic() + 10
+            while not (mine := http.get("/alerts").json()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert [(a["key"], a["org_id"], a["details"]["run_id"]) for a in mine] == [
+                ("run_failed:failing", "tenant-a", run_id)]
+            assert http.get("/alerts", headers={"x-api-key": b_admin}).json() == []
+            assert http.get("/alerts", headers={"x-api-key": a_reader}).status_code == 403
+            assert http.get("/slo", headers={"x-api-key": a_reader}).status_code == 200
+        assert httpx.get(f"{server.url}/alerts").status_code == 401
+        assert httpx.get(f"{server.url}/slo").status_code == 401
+        scraped = httpx.get(f"{server.url}/metrics")
+        assert scraped.status_code == 200 and "tenant-a" not in scraped.text and run_id not in scraped.text
+    finally:
+        server.stop()

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from nexod.api.deps import CoreDep, json_response
+from nexod.api.deps import ADMINISTER, READ, CoreDep, OrgDep, json_response
 from nexod.observability.slo import report
 from nexod.runs.health import queue_depth
 
@@ -23,7 +23,10 @@ log = logging.getLogger("nexod.api")
 )
 async def metrics(core: CoreDep) -> Response:
     """Every series in the Prometheus text format (all processes of the host when
-    ``NEXOD_METRICS_DIR`` is shared). The queue gauges are read from the database now."""
+    ``NEXOD_METRICS_DIR`` is shared). The queue gauges are read from the database now.
+
+    Not authenticated, as Prometheus scrapes it: it holds no ids and no tenant data (labels are
+    route templates, graph and node names), but expose it only to your Prometheus."""
     prom = core.obs.prometheus
     if prom is None:
         return JSONResponse({"detail": "metrics are off (NEXOD_METRICS=false)"}, status_code=404)
@@ -40,6 +43,7 @@ async def metrics(core: CoreDep) -> Response:
 @router.get(
     "/slo", summary="The seed's latency targets: measured p50 / p95 over a recent window",
     responses={404: {"description": "Metrics are off (NEXOD_METRICS=false)"}},
+    dependencies=[READ],
 )
 async def slo(
     core: CoreDep,
@@ -55,14 +59,18 @@ async def slo(
     return json_response(report(w, seconds))
 
 
-@router.get("/alerts", summary="Alerts, newest first")
+@router.get("/alerts", summary="Alerts, newest first", dependencies=[ADMINISTER])
 async def alerts(
     core: CoreDep,
+    org: OrgDep,
     status: Literal["firing", "resolved"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    """Alerts raised by the alert engine (``status`` filters firing or resolved ones)."""
-    items, total = await core.obs.alerts.store.list(status=status, limit=limit, offset=offset)
+    """Alerts raised by the alert engine (``status`` filters firing or resolved ones): the
+    caller's organisation's (its failed runs) and the platform's own (errors, latency). Needs
+    the ``administer`` permission."""
+    items, total = await core.obs.alerts.store.list(org_id=org, status=status, limit=limit,
+                                                    offset=offset)
     body: list[dict[str, Any]] = items
     return json_response(body, headers={"X-Pagination-Total": str(total)})

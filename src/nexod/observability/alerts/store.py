@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexod.db.models import Alert
@@ -111,9 +111,13 @@ class AlertStore:
                 select(Alert.key).where(Alert.rule == rule, Alert.status == "firing"))
             return [r[0] for r in rows]
 
-    async def list(self, *, status: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Alerts newest first, and how many there are in all."""
-        where = [] if status is None else [Alert.status == status]
+    async def list(
+        self, *, org_id: str, status: str | None, limit: int, offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Alerts of ``org_id`` and of the platform (no org), newest first, and their total."""
+        where = [or_(Alert.org_id == org_id, Alert.org_id.is_(None))]
+        if status is not None:
+            where.append(Alert.status == status)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(
                 select(Alert).where(*where).order_by(Alert.started_at.desc(), Alert.alert_id)
