@@ -190,6 +190,7 @@ def slo(
     url: Annotated[str | None, typer.Option(help="Server to ask [http://NEXOD_HOST:NEXOD_PORT]")] = None,
     window: Annotated[float | None, typer.Option(help="Seconds [NEXOD_SLO_WINDOW]")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    api_key: Annotated[str | None, typer.Option(help="API key, when the server needs one (NEXOD_AUTH=apikey)")] = None,
 ) -> None:
     """The seed's latency targets: p50 / p95 over a recent window, measured by a running server."""
     import httpx
@@ -200,7 +201,8 @@ def slo(
     base = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
     params = {"window": window} if window is not None else {}
     try:
-        resp = httpx.get(f"{base}/slo", params=params, timeout=10)
+        headers = {"x-api-key": api_key} if api_key else {}
+        resp = httpx.get(f"{base}/slo", params=params, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         typer.secho(f"nexod: cannot reach {base}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
