@@ -334,6 +334,10 @@ def test_alerts_are_scoped_to_the_tenant_and_need_administer(tmp_path: Path) -> 
             assert http.get("/slo", headers={"x-api-key": a_reader}).status_code == 200
         assert httpx.get(f"{server.url}/alerts").status_code == 401
         assert httpx.get(f"{server.url}/slo").status_code == 401
+        cli = [sys.executable, "-m", "nexod.cli", "slo", "--url", server.url, "--json"]
+        assert subprocess.run(cli, capture_output=True, timeout=60).returncode == 1  # 401
+        ok = subprocess.run([*cli, "--api-key", a_reader], capture_output=True, text=True, timeout=60)
+        assert ok.returncode == 0 and json.loads(ok.stdout)["slos"], ok.stderr
         scraped = httpx.get(f"{server.url}/metrics")
         assert scraped.status_code == 200 and "tenant-a" not in scraped.text and run_id not in scraped.text
     finally:
