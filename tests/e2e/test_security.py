@@ -6,6 +6,7 @@ A real `nexod serve` in clerk mode; tokens are signed with an RSA key made here.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import pg_admin_url
 from tests.identity import ClerkDouble, membership_event
-from tests.servers import Server, postgres_database
+from tests.servers import TEST_GRAPHS, Server, postgres_database
 
 SECRETS: list[str] = []  # every key and token handed out: none may be stored or logged
 
@@ -207,7 +208,9 @@ async def _tenant_probe(base: str, clerk: ClerkDouble) -> None:
             assert r.status_code == 200, r.text
             for secret in (aid, tid, "tenant a only", "secret-agent", key["key_id"], '"a"'):
                 assert secret not in r.text, (r.request.url, r.text)
-        assert (await c.post("/assistants/count", json={}, headers=b)).json() == 6  # b's own defaults
+        # b's own defaults: one per graph of the test config
+        defaults = len(json.loads(TEST_GRAPHS.read_text())["graphs"])
+        assert (await c.post("/assistants/count", json={}, headers=b)).json() == defaults
         assert (await c.post("/threads/count", json={}, headers=b)).json() == 0
         # Bulk cancel of A's run ids touches nothing; deleting a store item is scoped.
         await c.post("/runs/cancel", json={"thread_id": tid, "run_ids": [rid]}, headers=b)
