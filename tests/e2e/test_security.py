@@ -375,22 +375,6 @@ def test_local_auth_refuses_a_network_address(tmp_path: Path) -> None:
     assert r.returncode == 2 and "loopback" in r.stderr and "NEXOD_AUTH" in r.stderr
 
 
-# --- secrets stay secret (runs last in this module) ------------------------------------------
-
-
-def test_no_secret_in_logs_or_database(secure_server: Server) -> None:
-    assert SECRETS
-    files = [p for p in secure_server.data_dir.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".log" for p in files) and any(p.name == "nexod.db" for p in files)
-    for p in files:
-        data = p.read_bytes()
-        for secret in SECRETS:
-            assert secret.encode() not in data, f"a credential is stored in clear in {p.name}"
-            # nor any JWT signature part on its own
-            if secret.count(".") == 2:
-                assert secret.rsplit(".", 1)[1].encode() not in data, p.name
-
-
 def test_jwks_fetched_once_and_cached(clerk: ClerkDouble, tmp_path: Path) -> None:
     import json
     import threading
@@ -464,3 +448,34 @@ def test_credentials_are_read_from_the_right_places() -> None:
     assert Credentials.from_headers({"authorization": "Bearer "}, {}).bearer is None
     c = Credentials.from_headers({"x-api-key": "nxk_1"}, {"nexod_session": "s", "__session": "jwt"})
     assert (c.api_key, c.session, c.clerk_cookie) == ("nxk_1", "s", "jwt")
+
+
+async def test_clerk_cookie_opens_a_session_but_a_session_does_not(
+    clerk: ClerkDouble, http: httpx.AsyncClient
+) -> None:
+    tok = clerk.token("user_cookie", "org_cookie", "org:member")
+    SECRETS.append(tok)
+    http.cookies.clear()
+    r = await http.post("/auth/sessions", cookies={"__session": tok})
+    assert r.status_code == 201 and r.json()["org_id"] == "org_cookie"
+    session = r.cookies["nexod_session"]
+    SECRETS.append(session)
+    http.cookies.clear()
+    again = await http.post("/auth/sessions", cookies={"nexod_session": session})
+    assert again.status_code == 401
+
+
+# --- secrets stay secret (runs last in this module) ------------------------------------------
+
+
+def test_no_secret_in_logs_or_database(secure_server: Server) -> None:
+    assert SECRETS
+    files = [p for p in secure_server.data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".log" for p in files) and any(p.name == "nexod.db" for p in files)
+    for p in files:
+        data = p.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in data, f"a credential is stored in clear in {p.name}"
+            # nor any JWT signature part on its own
+            if secret.count(".") == 2:
+                assert secret.rsplit(".", 1)[1].encode() not in data, p.name
