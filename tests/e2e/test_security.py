@@ -465,6 +465,42 @@ async def test_clerk_cookie_opens_a_session_but_a_session_does_not(
     assert again.status_code == 401
 
 
+# --- crews and platform endpoints -------------------------------------------------------------
+
+
+def test_crews_are_authenticated_scoped_and_permissioned(clerk: ClerkDouble, tmp_path: Path) -> None:
+    from tests.e2e.test_crews import CONFIG, ENV
+
+    srv = Server(tmp_path, config=CONFIG, extra_env={**ENV, **clerk.env()})
+    srv.start()
+    try:
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        admin, viewer = bearer(clerk, "user_ca", "org_ca"), bearer(clerk, "user_cv", "org_ca", "org:viewer")
+        alice, bob = bearer(clerk, "user_al", "org_ca", "org:member"), bearer(clerk, "user_bo", "org_ca", "org:member")
+        other = bearer(clerk, "user_cb", "org_cb")
+        assert c.get("/crews").status_code == 401
+        assert c.get("/crews", headers=viewer).status_code == 200
+        body = {"inputs": {"topic": "tenancy"}}
+        r = c.post("/crews/research/kickoff", json=body, headers=viewer)
+        assert r.status_code == 403 and "run" in r.text
+        kid = c.post("/crews/research/kickoff", json=body, headers=admin).json()["kickoff_id"]
+        assert c.get(f"/crews/research/status/{kid}", headers=viewer).status_code == 200
+        assert c.get(f"/crews/research/status/{kid}", headers=other).status_code == 404
+        assert c.post(f"/crews/research/stop/{kid}", headers=other).status_code == 404
+        r = c.post("/crews/research/resume", headers=other,
+                   json={"execution_id": kid, "task_id": "t", "human_feedback": "", "is_approve": True})
+        assert r.status_code == 404
+        # A per-crew grant is a grant on the crew's assistant.
+        grant = {"user_id": "user_al", "permissions": ["run"]}
+        assert c.put("/assistants/research/permissions", json=grant, headers=admin).status_code == 200
+        assert c.post("/crews/research/kickoff", json=body, headers=bob).status_code == 403
+        assert c.post("/crews/research/kickoff", json=body, headers=alice).status_code == 200
+        # Platform-wide alerts are for the operator (admins of the local organisation) only.
+        assert c.get("/alerts", headers=admin).status_code == 403
+    finally:
+        srv.stop()
+
+
 # --- secrets stay secret (runs last in this module) ------------------------------------------
 
 

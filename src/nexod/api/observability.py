@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from nexod.api.deps import CoreDep, json_response
+from nexod.api.deps import OPERATOR, CoreDep, json_response
 from nexod.observability.slo import report
 from nexod.runs.health import queue_depth
 
@@ -55,7 +55,7 @@ async def slo(
     return json_response(report(w, seconds))
 
 
-@router.get("/alerts", summary="Alerts, newest first")
+@router.get("/alerts", summary="Alerts, newest first", dependencies=[OPERATOR])
 async def alerts(
     core: CoreDep,
     status: Literal["firing", "resolved"] | None = None,
