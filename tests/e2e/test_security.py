@@ -378,22 +378,6 @@ def test_local_auth_refuses_a_network_address(tmp_path: Path) -> None:
     assert r.returncode == 2 and "loopback" in r.stderr and "NEXOD_AUTH" in r.stderr
 
 
-# --- secrets stay secret (runs last in this module) ------------------------------------------
-
-
-def test_no_secret_in_logs_or_database(secure_server: Server) -> None:
-    assert SECRETS
-    files = [p for p in secure_server.data_dir.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".log" for p in files) and any(p.name == "nexod.db" for p in files)
-    for p in files:
-        data = p.read_bytes()
-        for secret in SECRETS:
-            assert secret.encode() not in data, f"a credential is stored in clear in {p.name}"
-            # nor any JWT signature part on its own
-            if secret.count(".") == 2:
-                assert secret.rsplit(".", 1)[1].encode() not in data, p.name
-
-
 def test_jwks_fetched_once_and_cached(clerk: ClerkDouble, tmp_path: Path) -> None:
     import json
     import threading
@@ -467,3 +451,70 @@ def test_credentials_are_read_from_the_right_places() -> None:
     assert Credentials.from_headers({"authorization": "Bearer "}, {}).bearer is None
     c = Credentials.from_headers({"x-api-key": "nxk_1"}, {"nexod_session": "s", "__session": "jwt"})
     assert (c.api_key, c.session, c.clerk_cookie) == ("nxk_1", "s", "jwt")
+
+
+async def test_clerk_cookie_opens_a_session_but_a_session_does_not(
+    clerk: ClerkDouble, http: httpx.AsyncClient
+) -> None:
+    tok = clerk.token("user_cookie", "org_cookie", "org:member")
+    SECRETS.append(tok)
+    http.cookies.clear()
+    r = await http.post("/auth/sessions", cookies={"__session": tok})
+    assert r.status_code == 201 and r.json()["org_id"] == "org_cookie"
+    session = r.cookies["nexod_session"]
+    SECRETS.append(session)
+    http.cookies.clear()
+    again = await http.post("/auth/sessions", cookies={"nexod_session": session})
+    assert again.status_code == 401
+
+
+# --- crews and platform endpoints -------------------------------------------------------------
+
+
+def test_crews_are_authenticated_scoped_and_permissioned(clerk: ClerkDouble, tmp_path: Path) -> None:
+    from tests.e2e.test_crews import CONFIG, ENV
+
+    srv = Server(tmp_path, config=CONFIG, extra_env={**ENV, **clerk.env()})
+    srv.start()
+    try:
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        admin, viewer = bearer(clerk, "user_ca", "org_ca"), bearer(clerk, "user_cv", "org_ca", "org:viewer")
+        alice, bob = bearer(clerk, "user_al", "org_ca", "org:member"), bearer(clerk, "user_bo", "org_ca", "org:member")
+        other = bearer(clerk, "user_cb", "org_cb")
+        assert c.get("/crews").status_code == 401
+        assert c.get("/crews", headers=viewer).status_code == 200
+        body = {"inputs": {"topic": "tenancy"}}
+        r = c.post("/crews/research/kickoff", json=body, headers=viewer)
+        assert r.status_code == 403 and "run" in r.text
+        kid = c.post("/crews/research/kickoff", json=body, headers=admin).json()["kickoff_id"]
+        assert c.get(f"/crews/research/status/{kid}", headers=viewer).status_code == 200
+        assert c.get(f"/crews/research/status/{kid}", headers=other).status_code == 404
+        assert c.post(f"/crews/research/stop/{kid}", headers=other).status_code == 404
+        r = c.post("/crews/research/resume", headers=other,
+                   json={"execution_id": kid, "task_id": "t", "human_feedback": "", "is_approve": True})
+        assert r.status_code == 404
+        # A per-crew grant is a grant on the crew's assistant.
+        grant = {"user_id": "user_al", "permissions": ["run"]}
+        assert c.put("/assistants/research/permissions", json=grant, headers=admin).status_code == 200
+        assert c.post("/crews/research/kickoff", json=body, headers=bob).status_code == 403
+        assert c.post("/crews/research/kickoff", json=body, headers=alice).status_code == 200
+        # Platform-wide alerts are for the operator (admins of the local organisation) only.
+        assert c.get("/alerts", headers=admin).status_code == 403
+    finally:
+        srv.stop()
+
+
+# --- secrets stay secret (runs last in this module) ------------------------------------------
+
+
+def test_no_secret_in_logs_or_database(secure_server: Server) -> None:
+    assert SECRETS
+    files = [p for p in secure_server.data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".log" for p in files) and any(p.name == "nexod.db" for p in files)
+    for p in files:
+        data = p.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in data, f"a credential is stored in clear in {p.name}"
+            # nor any JWT signature part on its own
+            if secret.count(".") == 2:
+                assert secret.rsplit(".", 1)[1].encode() not in data, p.name

@@ -67,8 +67,10 @@ async def revoke_key(key_id: str, core: CoreDep, org: OrgDep) -> Response:
 
 @router.post("/auth/sessions", summary="Open a browser session (sets an HTTP-only cookie)")
 async def login(request: Request, core: CoreDep) -> Response:
-    """Trade an API key or a Clerk token (in the usual headers) for a session cookie."""
-    creds = Credentials.from_headers(request.headers, {})
+    """Trade an API key or a Clerk token (header, or Clerk's ``__session`` cookie) for a
+    session cookie. An existing Nexod session does not open another one."""
+    cookies = {k: v for k, v in request.cookies.items() if k != SESSION_COOKIE}
+    creds = Credentials.from_headers(request.headers, cookies)
     who = await core.auth.authenticate(creds)
     token = await core.auth.sessions.create(who)
     resp = json_response({"org_id": who.org_id, "subject": who.subject, "role": who.role,

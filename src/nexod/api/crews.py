@@ -14,7 +14,8 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from nexod.api.deps import CoreDep, OrgDep
+from nexod.api.deps import APPROVE, READ, RUN, CoreDep, OrgDep, PrincipalDep
+from nexod.auth.base import Permission, Principal
 from nexod.crews.spec import MissingInputs
 from nexod.errors import InvalidInput, NotFound
 from nexod.runs.kickoffs import Kickoffs, NotPendingHumanInput
@@ -93,11 +94,21 @@ def _error(status: int, title: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": title, "message": message, "detail": message, **extra}, status_code=status)
 
 
+async def _may(core: Any, who: Principal, crew_id: str, permission: Permission, what: str) -> None:
+    """403 unless the caller holds ``permission`` on the crew's assistant (per-crew grants are
+    grants on that assistant); an unknown crew is left to the handler's 404."""
+    try:
+        row = await core.assistants.get(who.org_id, crew_id)
+    except NotFound:
+        return
+    await core.auth.permissions.require_on(who, permission, row.assistant_id, what)
+
+
 def _kickoffs(core: Any) -> Kickoffs:
     return Kickoffs(core.registry, core.runs, core.threads, core.state)
 
 
-@router.get("/crews", summary="List crews with their inputs, agents and tasks")
+@router.get("/crews", summary="List crews with their inputs, agents and tasks", dependencies=[READ])
 async def list_crews(core: CoreDep) -> list[dict[str, Any]]:
     return [
         {"crew_id": cid, "description": c.description, "process": c.process, "inputs": c.inputs,
@@ -107,7 +118,7 @@ async def list_crews(core: CoreDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/crews/{crew_id}/inputs", summary="The inputs a crew's kickoff needs")
+@router.get("/crews/{crew_id}/inputs", summary="The inputs a crew's kickoff needs", dependencies=[READ])
 async def inputs(crew_id: CrewId, core: CoreDep) -> Any:
     try:
         return {"inputs": core.registry.crew(crew_id).inputs}
@@ -115,8 +126,9 @@ async def inputs(crew_id: CrewId, core: CoreDep) -> Any:
         return _error(404, "Crew not found", exc.message)
 
 
-@router.post("/crews/{crew_id}/kickoff", summary="Start a crew execution")
-async def kickoff(crew_id: CrewId, body: Kickoff, core: CoreDep, org: OrgDep) -> Any:
+@router.post("/crews/{crew_id}/kickoff", summary="Start a crew execution", dependencies=[RUN])
+async def kickoff(crew_id: CrewId, body: Kickoff, core: CoreDep, org: OrgDep, who: PrincipalDep) -> Any:
+    await _may(core, who, crew_id, "run", f"kick off crew {crew_id}")
     try:
         kid = await _kickoffs(core).kickoff(org, crew_id, body.inputs, meta=body.meta, webhooks=_hooks(body))
     except NotFound as exc:
@@ -129,7 +141,7 @@ async def kickoff(crew_id: CrewId, body: Kickoff, core: CoreDep, org: OrgDep) ->
     return {"kickoff_id": kid}
 
 
-@router.get("/crews/{crew_id}/status/{kickoff_id}", summary="Status of a crew execution")
+@router.get("/crews/{crew_id}/status/{kickoff_id}", summary="Status of a crew execution", dependencies=[READ])
 async def status(crew_id: CrewId, kickoff_id: str, core: CoreDep, org: OrgDep) -> Any:
     try:
         return await _kickoffs(core).status(org, crew_id, kickoff_id)
@@ -137,8 +149,9 @@ async def status(crew_id: CrewId, kickoff_id: str, core: CoreDep, org: OrgDep) -
         return _error(404, "Execution not found", exc.message)
 
 
-@router.post("/crews/{crew_id}/resume", summary="Answer a task waiting for human input")
-async def resume(crew_id: CrewId, body: Resume, core: CoreDep, org: OrgDep) -> Any:
+@router.post("/crews/{crew_id}/resume", summary="Answer a task waiting for human input", dependencies=[APPROVE])
+async def resume(crew_id: CrewId, body: Resume, core: CoreDep, org: OrgDep, who: PrincipalDep) -> Any:
+    await _may(core, who, crew_id, "approve", f"answer a task of crew {crew_id}")
     try:
         result = await _kickoffs(core).resume(
             org, crew_id, body.execution_id, task_id=body.task_id, feedback=body.human_feedback,
@@ -154,8 +167,9 @@ async def resume(crew_id: CrewId, body: Resume, core: CoreDep, org: OrgDep) -> A
     return {"status": result, "message": message}
 
 
-@router.post("/crews/{crew_id}/stop/{kickoff_id}", summary="Stop a running crew execution")
-async def stop(crew_id: CrewId, kickoff_id: str, core: CoreDep, org: OrgDep) -> Any:
+@router.post("/crews/{crew_id}/stop/{kickoff_id}", summary="Stop a running crew execution", dependencies=[RUN])
+async def stop(crew_id: CrewId, kickoff_id: str, core: CoreDep, org: OrgDep, who: PrincipalDep) -> Any:
+    await _may(core, who, crew_id, "run", f"stop crew {crew_id}")
     try:
         stopped = await _kickoffs(core).stop(org, crew_id, kickoff_id)
     except NotFound as exc:

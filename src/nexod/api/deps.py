@@ -12,8 +12,9 @@ from nexod.api.schemas import MAX_OFFSET, CheckpointRef
 from nexod.auth.base import Credentials, Permission, Principal
 from nexod.auth.permissions import Permissions
 from nexod.core import Core
-from nexod.errors import InvalidInput, NotFound
+from nexod.errors import Forbidden, InvalidInput, NotFound
 from nexod.serde import dumps
+from nexod.settings import LOCAL_ORG
 
 
 async def get_core(request: Request) -> Core:
@@ -58,6 +59,16 @@ WRITE = need("write", "change threads or the store")
 RUN = need("run", "start or cancel runs")
 APPROVE = need("approve", "update a thread's state")
 ADMINISTER = need("administer", "administer this organisation")
+
+
+async def _operator(who: PrincipalDep) -> None:
+    # Alerts span every tenant: only admins of the operator's own (`local`) organisation —
+    # the local user, or keys made with `nexod keys create` and its default --org.
+    if who.org_id != LOCAL_ORG or "administer" not in who.permissions:
+        raise Forbidden("administer", "read platform-wide alerts (admins of the local organisation)")
+
+
+OPERATOR = Depends(_operator)
 
 
 # Documented in the OpenAPI schema; checked by _uuid so the 422 names the parameter.
