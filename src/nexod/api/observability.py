@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from nexod.api.deps import OPERATOR, READ, CoreDep, OrgDep, json_response
+from nexod.api.deps import ADMINISTER, READ, CoreDep, OrgDep, json_response
 from nexod.observability.slo import report
 from nexod.runs.health import queue_depth
 
@@ -59,7 +59,7 @@ async def slo(
     return json_response(report(w, seconds))
 
 
-@router.get("/alerts", summary="Alerts, newest first", dependencies=[OPERATOR])
+@router.get("/alerts", summary="Alerts, newest first", dependencies=[ADMINISTER])
 async def alerts(
     core: CoreDep,
     org: OrgDep,
