@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from nexod.cache.base import Caches
 from tests.servers import RedisServer, free_port
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed: run `make test`, which installs it")
-    srv = RedisServer(tmp_path_factory.mktemp("redis-cache"))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])

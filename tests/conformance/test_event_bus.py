@@ -7,7 +7,7 @@ outage tests can stop it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +15,6 @@ import pytest
 from nexod.events.base import GAP, Event, EventBus
 from nexod.events.memory import MemoryEventBus
 from tests.servers import RedisServer
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed: run `make test`, which installs it")
-    srv = RedisServer(tmp_path_factory.mktemp("redis"))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 async def _redis_bus(url: str) -> EventBus:

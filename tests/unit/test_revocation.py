@@ -4,7 +4,6 @@ takes effect everywhere within the watermark's refresh interval."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,6 @@ from nexod.db.migrate import upgrade
 from nexod.errors import Unauthenticated
 from nexod.settings import Settings
 from tests.servers import RedisServer, free_port
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed: run `make test`, which installs it")
-    srv = RedisServer(tmp_path_factory.mktemp("redis-revoke"))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 async def test_revocation_behind_a_partition(redis_server: RedisServer, tmp_path: Path) -> None:
