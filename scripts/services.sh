@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (when absent) and start the services the test suite needs:
-# PostgreSQL 15 with pgvector and Redis, from Debian packages, on loopback ports.
+# PostgreSQL 15 with pgvector and Redis (and PgBouncer, for the pooler tests), from Debian
+# packages, on loopback ports.
 # Idempotent: a second call finds them running and only prints their URLs.
 # Prints `export NEXOD_TEST_*` lines that the Makefile and the tests read.
 set -euo pipefail
@@ -17,6 +18,10 @@ need_apt=()
 [ -x "$PG_BIN/postgres" ] || need_apt+=(postgresql-15)
 [ -x "$PG_BIN/pg_config" ] || [ -x /usr/bin/pg_config ] || need_apt+=(postgresql-server-dev-15)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# PgBouncer is started by the tests that check transaction pooling (not here).
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || need_apt+=(pgbouncer)
+# promtool (from Debian's prometheus package) checks and unit-tests deploy/prometheus rules.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ! -f /usr/share/postgresql/15/extension/vector.control ]; then
   need_apt+=(postgresql-server-dev-15 build-essential)
 fi

@@ -10,7 +10,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from tests.servers import Server, postgres_database
+from tests.servers import RedisServer, Server, postgres_database
 
 PG_URL = os.environ.get("NEXOD_TEST_DATABASE_URL")
 
@@ -56,3 +56,14 @@ async def client(server: Server) -> AsyncIterator[LangGraphClient]:
 @pytest.fixture
 def fresh_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server for one test module (a test may stop and start it)."""
+    if not RedisServer.available():
+        pytest.skip("redis-server is not installed: run `make test`, which installs it")
+    srv = RedisServer(tmp_path_factory.mktemp("redis"))
+    srv.start()
+    yield srv
+    srv.stop()

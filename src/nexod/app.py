@@ -9,10 +9,25 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from nexod import __version__
-from nexod.api import assistants, knowledge, meta, runs, store, threads, ws
+from nexod.api import (
+    assistants,
+    auth,
+    crews,
+    knowledge,
+    meta,
+    observability,
+    runs,
+    store,
+    threads,
+    webhooks,
+    ws,
+)
 from nexod.api.errors import install_error_handlers
 from nexod.core import open_core
 from nexod.graphs.registry import GraphRegistry
+from nexod.observability.http import ObservabilityMiddleware
+from nexod.observability.hub import build_metrics
+from nexod.observability.sentry import init_sentry
 from nexod.settings import Settings
 
 
@@ -22,11 +37,16 @@ def create_app(
     """Build the app; storage and workers open when it starts serving.
 
     ``registry`` lets the CLI load (and check) the graphs before the server starts.
+    Sentry starts here (when configured), before the app exists, so its FastAPI integration
+    sees it; the metrics recorder is shared by the middleware and the core.
     """
+    sentry = init_sentry(settings)
+    metrics = build_metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_core(settings, run_worker=run_worker, registry=registry) as core:
+        async with open_core(settings, run_worker=run_worker, registry=registry,
+                             metrics=metrics) as core:
             app.state.core = core
             yield
 
@@ -38,10 +58,13 @@ def create_app(
     )
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
-        expose_headers=["Content-Location", "Location", "X-Pagination-Next"],
+        expose_headers=["Content-Location", "Location", "X-Pagination-Next", "X-Request-ID"],
     )
+    # Outermost: a request id on every response (CORS answers too); timing when metrics are on.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, tag_sentry=sentry)
     install_error_handlers(app)
-    for r in (meta.router, assistants.router, threads.router, runs.router, store.router, ws.router,
+    for r in (meta.router, auth.router, assistants.router, threads.router, runs.router, store.router,
+              ws.router, webhooks.router, observability.router, crews.router,
               knowledge.router):
         app.include_router(r)
     return app

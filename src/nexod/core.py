@@ -7,9 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from nexod.auth.service import Auth
+from nexod.cache.base import Caches, open_caches
 from nexod.db.engine import create_engine, sessionmaker
 from nexod.db.migrate import upgrade
 from nexod.events.base import EventBus
@@ -19,10 +22,14 @@ from nexod.graphs.checkpointer import Checkpoints, open_checkpoints
 from nexod.graphs.config import apply_env, load_graph_config
 from nexod.graphs.registry import GraphRegistry
 from nexod.knowledge.service import KnowledgeBase, open_knowledge
+from nexod.observability.base import Metrics
+from nexod.observability.hub import Observability, open_observability
 from nexod.resources.assistants import Assistants
 from nexod.resources.state import ThreadState
 from nexod.resources.threads import Threads
 from nexod.runs.executor import Executor
+from nexod.runs.health import WorkerBeats
+from nexod.runs.janitor import Janitor
 from nexod.runs.queue import RunQueue
 from nexod.runs.service import Runs
 from nexod.runs.worker import Worker
@@ -49,8 +56,13 @@ class Core:
     threads: Threads
     state: ThreadState
     runs: Runs
+    beats: WorkerBeats
     worker: Worker | None
+    obs: Observability
+    auth: Auth
+    caches: Caches
     knowledge: KnowledgeBase
+    redis: Any = None
 
 
 async def _warm(knowledge: KnowledgeBase) -> None:
@@ -64,17 +76,47 @@ def load_registry(settings: Settings) -> GraphRegistry:
     """Read the config file and import every graph; ConfigError names what is wrong."""
     graph_config = load_graph_config(settings.resolve_config_path())
     apply_env(graph_config)
-    registry = GraphRegistry(graph_config)
+    from nexod.llm import ModelFactory
+
+    registry = GraphRegistry(graph_config, models=ModelFactory(settings),
+                             token_budget=settings.run_token_budget or None)
     registry.load()
     return registry
 
 
 @asynccontextmanager
+async def open_bus(settings: Settings) -> AsyncIterator[tuple[EventBus, Any]]:
+    """The event bus the settings call for, and the Redis client behind it (None embedded)."""
+    if settings.redis_url is None:
+        bus: EventBus = MemoryEventBus()
+        try:
+            yield bus, None
+        finally:
+            await bus.close()
+        return
+    from nexod.events.redis import RedisEventBus, connect
+
+    client = connect(settings.redis_url)
+    redis_bus = RedisEventBus(client)
+    await redis_bus.start()
+    if not redis_bus.healthy:
+        log.warning("redis_unavailable_at_start", extra={"redis_url": settings.redis_url.split("@")[-1]})
+    try:
+        yield redis_bus, client
+    finally:
+        await redis_bus.close()
+        await client.aclose()
+
+
+@asynccontextmanager
 async def open_core(
     settings: Settings, *, run_worker: bool = True, migrate: bool = True,
-    registry: GraphRegistry | None = None,
+    registry: GraphRegistry | None = None, metrics: Metrics | None = None,
 ) -> AsyncIterator[Core]:
-    """Open storage, load graphs, start the event writer and (optionally) the run worker."""
+    """Open storage, load graphs, start the event writer and (optionally) the run worker.
+
+    ``metrics`` is the recorder the app's middleware already uses (one is built otherwise).
+    """
     if registry is None:
         registry = load_registry(settings)
     engine = create_engine(settings)
@@ -84,14 +126,18 @@ async def open_core(
         if migrate:
             await upgrade(engine)
         db = sessionmaker(engine)
-        knowledge = open_knowledge(settings, engine, db)
-        await knowledge.setup()
-        # Load the embedding model in the background: the first search should not pay for it,
-        # and start-up should not wait for it.
-        warm = asyncio.create_task(_warm(knowledge))
-        async with open_checkpoints(settings) as checkpoints:
-            bus = MemoryEventBus()
-            events = EventLog(engine, bus)
+        async with (
+            open_observability(settings, engine, metrics) as obs,
+            open_bus(settings) as (bus, redis),
+            open_checkpoints(settings, redis=redis, metrics=obs.metrics) as checkpoints,
+            open_caches(settings.redis_url) as caches,
+        ):
+            knowledge = open_knowledge(settings, engine, db, obs.metrics)
+            await knowledge.setup()
+            # Load the embedding model in the background: the first search should not pay for
+            # it, and start-up should not wait for it.
+            warm = asyncio.create_task(_warm(knowledge))
+            events = EventLog(engine, bus, obs.metrics)
             await events.start()
             index = None
             if registry.config.store_index is not None:
@@ -100,31 +146,37 @@ async def open_core(
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)
-            queue = RunQueue(engine, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+            beats = WorkerBeats(engine)
             worker: Worker | None = None
             if run_worker and settings.workers > 0:
-                executor = Executor(settings, engine, registry, checkpoints, stores, events, state)
-                worker = Worker(settings, queue, executor)
-            runs = Runs(
-                engine, assistants, events, bus,
-                wake=worker.wake if worker else (lambda: None),
-                cancel_local=worker.cancel if worker else (lambda _r, _a: False),
-            )
-            await assistants.ensure_defaults(LOCAL_ORG)
+                queue = RunQueue(engine, lease_seconds=settings.lease_seconds,
+                                 max_attempts=settings.max_attempts)
+                executor = Executor(settings, engine, registry, checkpoints, stores, events, state, obs,
+                                    knowledge=knowledge)
+                janitor = Janitor(settings, engine, checkpoints, beats)
+                worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep,
+                                metrics=obs.metrics)
+            runs = Runs(engine, assistants, events, bus, registry)
+            auth = Auth(settings, db, caches, on_new_org=assistants.ensure_defaults)
+            await auth.directory.ensure_org(LOCAL_ORG, "Local")
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
-                        assistants, threads, state, runs, worker, knowledge)
+                        assistants, threads, state, runs, beats, worker, obs, auth, caches, knowledge,
+                        redis)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.
                 await worker.start(recover_all=not settings.is_postgres)
-            log.info("nexod_ready", extra={"graphs": registry.ids, "storage": "postgres" if settings.is_postgres else "sqlite"})
+            log.info("nexod_ready", extra={
+                "graphs": registry.ids, "storage": "postgres" if settings.is_postgres else "sqlite",
+                "bus": "redis" if redis is not None else "memory",
+                "role": "api+worker" if worker is not None else "api",
+            })
             try:
                 yield core
             finally:
                 if worker is not None:
                     await worker.stop()
                 await events.stop()
-                await bus.close()
     finally:
         if warm is not None:
             warm.cancel()

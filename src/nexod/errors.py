@@ -9,9 +9,12 @@ Hierarchy::
     ├── InvalidInput           the request is well-formed JSON but asks for something impossible
     │   ├── PayloadTooLarge    an upload over the size limit
     │   └── UnsupportedType    an upload of a file type no parser handles
-    └── Unavailable            a backend the request needs is not installed or not reachable
+    ├── Unavailable            a backend the request needs is not installed or not reachable
+    ├── Unauthenticated        no credential, or one that is expired, revoked or forged
+    └── Forbidden              a known caller asks for something its role or grants do not allow
 
-Only ``nexod.api`` maps these to HTTP status codes (404, 409, 413, 415, 422, 503).
+Only ``nexod.api`` maps these to HTTP status codes (404, 409, 413, 415, 422, 503, 401, 403). A
+resource of another tenant is always NotFound, never Forbidden.
 """
 
 from __future__ import annotations
@@ -60,3 +63,19 @@ class UnsupportedType(InvalidInput):
 
 class Unavailable(NexodError):
     """A backend the request needs (model, vector store) is missing or down."""
+
+
+class Unauthenticated(NexodError):
+    """The request carries no valid credential; ``reason`` says which check failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"not authenticated: {reason}")
+        self.reason = reason
+
+
+class Forbidden(NexodError):
+    """The caller is known but lacks the permission the request needs."""
+
+    def __init__(self, permission: str, what: str) -> None:
+        super().__init__(f"permission '{permission}' is needed to {what}")
+        self.permission = permission

@@ -1,4 +1,5 @@
-"""Logging set-up: one JSON object per line with a stable ``event`` name and ids."""
+"""Logging set-up: one JSON object per line with a stable ``event`` name and ids
+(``run_id``, ``thread_id``, ``org_id`` where they apply; ``request_id`` inside HTTP requests)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 from typing import Any
 
 import orjson
+
+from nexod.observability.context import RequestIdFilter
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -33,6 +36,7 @@ def setup_logging(level: str = "info", *, json_logs: bool = True) -> None:
     """Send Nexod's logs to stderr, as JSON lines unless ``json_logs`` is False."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RequestIdFilter())  # records logged while serving a request get its id
     root = logging.getLogger("nexod")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -7,13 +7,22 @@ it is passed down from there.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from nexod.errors import ConfigError
+from nexod.observability.rules import DEFAULT_RULES, Rule
 
 LOCAL_ORG = "local"
 """The single organisation every row belongs to in embedded mode."""
@@ -22,7 +31,9 @@ LOCAL_ORG = "local"
 class Settings(BaseSettings):
     """Every knob Nexod has. Embedded mode needs none of them set."""
 
-    model_config = SettingsConfigDict(env_prefix="NEXOD_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NEXOD_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(Path(".nexod"), description="Folder for embedded data (SQLite files).")
     database_url: str | None = Field(
@@ -43,7 +54,11 @@ class Settings(BaseSettings):
         30.0, gt=1, description="How long a worker's claim on a run lasts without a heartbeat."
     )
     poll_interval: float = Field(
-        1.0, gt=0, description="Seconds between queue polls when nothing wakes the worker."
+        1.0, gt=0, description="Seconds between queue polls while the bus is down (Redis away)."
+    )
+    idle_poll: float = Field(
+        10.0, gt=0, description="Seconds between safety polls of the queue while wake-ups arrive "
+        "through the bus.",
     )
     heartbeat_interval: float = Field(
         5.0, gt=0, description="Seconds between keep-alive lines on idle streams and waits."
@@ -67,7 +82,7 @@ class Settings(BaseSettings):
     )
     thread_ttl: float = Field(
         0, ge=0, description="Minutes after its last update an idle thread is deleted "
-        "(0: never). A thread's own ttl overrides it.",
+        "(0: never).",
     )
     sweep_interval: float = Field(
         60.0, gt=0, description="Seconds between sweeps for expired threads and old checkpoints.",
@@ -119,7 +134,113 @@ class Settings(BaseSettings):
         "is slower with better recall.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    public_url: str | None = Field(
+        None, description="Base URL of the API (e.g. https://agents.example.com), for relative "
+        "webhook URLs (default http://NEXOD_HOST:NEXOD_PORT) and links to runs in alerts (none "
+        "when unset). Set it on worker processes.",
+    )
+    auth: Literal["local", "apikey", "clerk"] = Field(
+        "local", description="Who may call the API: `local` (one user, loopback only), `apikey` "
+        "(keys from `nexod keys create`), `clerk` (Clerk session tokens, and API keys).",
+    )
+    clerk_jwt_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NEXOD_CLERK_JWT_KEY", "CLERK_JWT_KEY"),
+        description="Clerk's JWT public key (PEM): tokens are verified with no network call.",
+    )
+    clerk_issuer: str | None = Field(
+        None, description="The Clerk Frontend API URL tokens must carry as `iss` "
+        "(https://clerk.example.com).",
+    )
+    clerk_jwks_url: str | None = Field(
+        None, description="JWKS URL, fetched once and cached, when no PEM key is set "
+        "(default: {issuer}/.well-known/jwks.json).",
+    )
+    clerk_authorized_parties: str = Field(
+        "", description="Comma-separated origins allowed as a token's `azp` "
+        "(https://app.example.com); empty accepts only tokens without `azp`.",
+    )
+    clerk_leeway: float = Field(
+        5.0, ge=0, le=300, description="Seconds of clock skew allowed on `exp` and `nbf`."
+    )
+    clerk_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices(
+            "NEXOD_CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SIGNING_SECRET", "CLERK_WEBHOOK_SECRET"),
+        description="Svix signing secret (whsec_…) of the Clerk webhook endpoint.",
+    )
+    session_ttl: int = Field(
+        3600, ge=60, description="Seconds a browser session lives without use (L1 cache TTL)."
+    )
+    cookie_secure: bool = Field(
+        True, description="Mark the session cookie Secure (sent over HTTPS only)."
+    )
+    api_cache_ttl: int = Field(
+        60, ge=0, description="Seconds a read endpoint's response stays cached (L3; 0: off)."
+    )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a run webhook.")
+    metrics: bool = Field(
+        True, description="Prometheus metrics at /metrics, the SLO report and the latency alert "
+        "rules (false: no instrumentation at all).",
+    )
+    metrics_dir: Path | None = Field(
+        None, description="Shared folder for multiprocess metrics: every process on the host "
+        "writes there and any API process's /metrics reports the sum. Unset: per process.",
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="`nexod worker` serves its own /metrics on this port "
+        "(for workers without a shared NEXOD_METRICS_DIR).",
+    )
+    sentry_dsn: SecretStr | None = Field(
+        None, description="Sentry DSN: errors (and sampled traces) go to Sentry, scrubbed.",
+    )
+    sentry_traces_sample_rate: float = Field(
+        0.1, ge=0, le=1, description="Share of requests traced in Sentry (health, metrics and "
+        "streams never are).",
+    )
+    sentry_environment: str | None = Field(None, description="Sentry environment tag.")
+    alert_rules: list[Rule] = Field(
+        default_factory=lambda: list(DEFAULT_RULES),
+        description="Alert rules as a JSON list (see README, Alerts).",
+    )
+    alert_google_chat_url: SecretStr | None = Field(
+        None, description="Google Chat incoming-webhook URL alerts are posted to (as cards).",
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="Any URL that receives each alert notification as JSON.",
+    )
+    alert_interval: float = Field(
+        15.0, gt=0, description="Seconds between evaluations of the threshold alert rules.",
+    )
+    alert_repeat: float = Field(
+        3600.0, gt=0, description="While an alert keeps firing, at most one reminder (with the "
+        "count so far) per this many seconds.",
+    )
+    slo_window: float = Field(
+        300.0, gt=0, description="Default window (seconds) of the SLO report.",
+    )
+    llm: str = Field(
+        "local", description="Default chat model: `local` (SmolLM2 in-process), "
+        "`local:<file.gguf>`, `openai:<model>` or `python:<module>:<factory>`.",
+    )
+    llm_base_url: str | None = Field(
+        None, description="Base URL of the OpenAI-compatible endpoint for `openai:` models "
+        "(unset: api.openai.com).",
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key for `openai:` models.")
+    llm_threads: int = Field(
+        1, ge=1, le=256, description="CPU threads of a `local` model (1 holds up best on a busy "
+        "machine).",
+    )
+    llm_context: int = Field(2048, ge=256, description="Context window (tokens) of a `local` model.")
+    llm_max_tokens: int = Field(256, ge=1, description="Longest answer (tokens) of one model call.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds before an `openai:` call fails.")
+    run_token_budget: int = Field(
+        0, ge=0, description="Tokens a crew run may spend before it pauses for a person to allow "
+        "more or stop (0: no budget; a run's configurable.token_budget overrides it).",
+    )
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description='Price per million tokens, input and output, by model '
+        'name, as JSON: {"gpt-4o-mini": [0.15, 0.6]}. Costs are reported where a price is known.',
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -153,6 +274,28 @@ class Settings(BaseSettings):
         if self.vector_store:
             return self.vector_store
         return "pgvector" if self.is_postgres else "local"
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Settings:
+        if self.auth == "local" and not is_loopback(self.host):
+            raise ValueError(
+                f"NEXOD_AUTH=local serves one unauthenticated user, so it only listens on a "
+                f"loopback address (127.0.0.1, ::1, localhost), not {self.host!r}; set "
+                "NEXOD_AUTH=apikey or NEXOD_AUTH=clerk to listen on a network"
+            )
+        if self.auth == "clerk" and self.clerk_jwt_key is None and not (
+            self.clerk_jwks_url or self.clerk_issuer
+        ):
+            raise ValueError(
+                "NEXOD_AUTH=clerk needs CLERK_JWT_KEY (the PEM public key) or "
+                "NEXOD_CLERK_ISSUER / NEXOD_CLERK_JWKS_URL to fetch the keys from"
+            )
+        return self
+
+    @property
+    def authorized_parties(self) -> frozenset[str]:
+        """The `azp` values Clerk tokens may carry."""
+        return frozenset(p.strip().rstrip("/") for p in self.clerk_authorized_parties.split(",") if p.strip())
 
     @property
     def is_postgres(self) -> bool:
@@ -188,6 +331,18 @@ class Settings(BaseSettings):
         return None
 
 
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment, turning validation errors into ConfigError.
 
@@ -195,9 +350,19 @@ def load_settings(**overrides: object) -> Settings:
     """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a list or object setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"NEXOD_{found.group(1).upper()}" if found else "a NEXOD_* variable"
+        raise ConfigError(f"invalid settings:\n  {name}: expected JSON (a list of rules: see "
+                          "README, Alerts)") from exc
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
-            problems.append(f"NEXOD_{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            if not field:  # a check across several settings names them in its message
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
+            shown = "(hidden)" if "key" in field or "secret" in field else repr(err.get("input"))
+            name = field.upper() if field.upper().startswith(("NEXOD_", "CLERK_")) else f"NEXOD_{field.upper()}"
+            problems.append(f"{name}: {err['msg']} (got {shown})")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from exc

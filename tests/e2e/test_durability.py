@@ -4,6 +4,7 @@ rejoins with Last-Event-ID sees every event exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +88,32 @@ async def test_restart_keeps_threads_runs_and_events(crash_server: Server) -> No
     assert len(runs) == 2
     replay = [p async for p in client.runs.join_stream(thread["thread_id"], runs[-1]["run_id"], last_event_id="-1")]
     assert replay[0].event == "metadata"
+
+
+async def test_run_out_of_attempts_ends_in_error_with_the_reason(backend: str, tmp_path: Path) -> None:
+    env = {"NEXOD_LEASE_SECONDS": "2", "NEXOD_MAX_ATTEMPTS": "1"}
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database(pg_admin_url())) if backend == "postgres" else None
+        srv = Server(tmp_path, database_url=url, extra_env=env)
+        stack.callback(srv.stop)
+        srv.start()
+        client = get_client(url=srv.url)
+        tid = (await client.threads.create())["thread_id"]
+        run = await client.runs.create(tid, "steps", input={}, config={"configurable": {"delay": 1.0}})
+        async for part in client.runs.join_stream(tid, run["run_id"], last_event_id="-1"):
+            if part.event == "values":  # it is running
+                break
+        srv.kill()
+        srv.start()
+        client = get_client(url=srv.url)
+        final = None
+        for _ in range(100):
+            final = await client.runs.get(tid, run["run_id"])
+            if final["status"] != "running":
+                break
+            await asyncio.sleep(0.1)
+        assert final is not None and final["status"] == "error"
+        joined = await client.runs.join(tid, run["run_id"])
+        assert joined["__error__"]["error"] == "RunAttemptsExceeded"
+        assert "1 times" in joined["__error__"]["message"]
+        assert (await client.threads.get(tid))["status"] == "error"

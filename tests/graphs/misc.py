@@ -56,3 +56,18 @@ def make_greeter(config: RunnableConfig):  # type: ignore[no-untyped-def]
     g.add_node(greet)
     g.add_edge(START, "greet")
     return g.compile()
+
+
+def leak(state: State) -> State:
+    """Fails with the secrets it was given in its message and locals: what Sentry must not get."""
+    api_key = state.get("value")
+    token, password = state.get("trail") or ["", ""]
+    raise RuntimeError(
+        f"upstream refused {api_key} and Bearer {token} via postgresql://app:{password}@db/x"
+    )
+
+
+_leaky = StateGraph(State)
+_leaky.add_node(leak)
+_leaky.add_edge(START, "leak")
+leaky = _leaky.compile()

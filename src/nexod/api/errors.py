@@ -20,10 +20,12 @@ from sqlalchemy.exc import DataError
 from nexod.api import schemas
 from nexod.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NexodError,
     NotFound,
     PayloadTooLarge,
+    Unauthenticated,
     Unavailable,
     UnsupportedType,
 )
@@ -33,7 +35,7 @@ log = logging.getLogger("nexod.api")
 # Subclasses before their parents: the first match wins.
 STATUS: dict[type[NexodError], int] = {
     NotFound: 404, Conflict: 409, PayloadTooLarge: 413, UnsupportedType: 415, InvalidInput: 422,
-    Unavailable: 503,
+    Unavailable: 503, Unauthenticated: 401, Forbidden: 403,
 }
 
 # SQLSTATE class 22 errors: SQLAlchemy wraps them for our tables; the PostgreSQL checkpointer
@@ -128,7 +130,8 @@ def install_error_handlers(app: FastAPI) -> None:
             body["field"] = exc.field
             if exc.field not in exc.message:  # the detail always names the field
                 body["detail"] = f"{exc.field}: {exc.message}"
-        return JSONResponse(body, status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field, ValidationError
 
-from nexod.api.deps import CoreDep, OffsetQuery, OrgDep, json_response
+from nexod.api.deps import READ, WRITE, CoreDep, OffsetQuery, OrgDep, json_response
 from nexod.api.schemas import Body
 from nexod.core import Core
 from nexod.errors import InvalidInput, PayloadTooLarge, UnsupportedType
@@ -101,7 +101,8 @@ async def _from_form(request: Request, core: Core, org: str) -> tuple[dict[str, 
 
 
 @router.post("/documents", status_code=201, summary="Ingest a document", openapi_extra=UPLOAD_DOC,
-             responses={200: {"description": "Unchanged: already indexed with the same content"}})
+             responses={200: {"description": "Unchanged: already indexed with the same content"}},
+             dependencies=[WRITE])
 async def ingest(request: Request, core: CoreDep, org: OrgDep) -> Response:
     """Multipart (a ``file`` part plus optional fields) or JSON text; replaces the same source."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -128,7 +129,7 @@ async def ingest(request: Request, core: CoreDep, org: OrgDep) -> Response:
     return json_response(doc, status_code=201 if changed else 200)
 
 
-@router.get("/documents", summary="List documents")
+@router.get("/documents", summary="List documents", dependencies=[READ])
 async def list_documents(core: CoreDep, org: OrgDep, namespace: str | None = None,
                          limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                          offset: OffsetQuery = 0) -> Response:
@@ -140,20 +141,22 @@ async def list_documents(core: CoreDep, org: OrgDep, namespace: str | None = Non
 DocId = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-@router.get("/documents/{document_id}", summary="Get a document and its ingest status")
+@router.get("/documents/{document_id}", summary="Get a document and its ingest status",
+            dependencies=[READ])
 async def get_document(document_id: DocId, core: CoreDep, org: OrgDep) -> Response:
     """Status is ``pending``, ``indexed`` or ``failed`` (with ``error``)."""
     return json_response(await core.knowledge.get_document(org, document_id))
 
 
-@router.delete("/documents/{document_id}", status_code=204, summary="Delete a document")
+@router.delete("/documents/{document_id}", status_code=204, summary="Delete a document",
+               dependencies=[WRITE])
 async def delete_document(document_id: DocId, core: CoreDep, org: OrgDep) -> Response:
     """Removes the document, its chunks and their vectors."""
     await core.knowledge.delete_document(org, document_id)
     return Response(status_code=204)
 
 
-@router.post("/search", summary="Search the knowledge base")
+@router.post("/search", summary="Search the knowledge base", dependencies=[READ])
 async def search(body: SearchRequest, core: CoreDep, org: OrgDep) -> Response:
     """Hybrid (RRF of semantic and keyword), semantic or keyword; each hit carries its citation."""
     flt = parse_filter(body.filter)

@@ -8,9 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from nexod.api.deps import (
+    READ,
+    RUN,
     CoreDep,
     OffsetQuery,
     OrgDep,
+    PrincipalDep,
     RunId,
     ThreadId,
     check_ref_thread,
@@ -19,6 +22,7 @@ from nexod.api.deps import (
 )
 from nexod.api.schemas import CancelMany, RunCreate, RunCreateStateless, RunField
 from nexod.api.sse import keepalive_json, sse_response
+from nexod.auth.base import Principal
 from nexod.core import Core
 from nexod.db.models import AgentSession
 from nexod.errors import InvalidInput
@@ -101,6 +105,23 @@ def _wait_run(core: Core, org: str, run: AgentSession, *, stateless: bool, on_di
 # --- checks made before anything is written -----------------------------------------------------
 
 
+async def authorize_run(core: Core, who: Principal, body: RunCreate) -> None:
+    """404 for an assistant outside the caller's organisation; 403 unless the caller may run
+    it (and approve, when the run resumes or steers an interrupted thread)."""
+    row = await core.assistants.get(who.org_id, body.assistant_id)
+    perms = core.auth.permissions
+    await perms.require_on(who, "run", row.assistant_id, f"run assistant {body.assistant_id}")
+    if body.command is not None:
+        await perms.require_on(who, "approve", row.assistant_id,
+                               f"resume or steer a run of assistant {body.assistant_id}")
+
+
+async def authorize_on_run(core: Core, who: Principal, thread_id: str | None, run_id: str) -> None:
+    """404 for another tenant's run; 403 unless the caller may run its assistant."""
+    run = await core.runs.get(who.org_id, thread_id, run_id)
+    await core.auth.permissions.require_on(who, "run", run.assistant_id, f"cancel or delete run {run_id}")
+
+
 def _background_only(body: RunCreate, where: str = "") -> None:
     if "on_disconnect" in body.model_fields_set:
         raise InvalidInput("on_disconnect only applies to /runs/stream and /runs/wait, not to background runs",
@@ -137,29 +158,38 @@ def _check_stateless_run(body: RunCreateStateless, where: str = "") -> None:
 # --- runs on a thread -------------------------------------------------------------------------
 
 
-@router.post("/threads/{thread_id}/runs", summary="Create a background run")
-async def create(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/threads/{thread_id}/runs", summary="Create a background run", dependencies=[RUN])
+async def create(
+    thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     _background_only(body)
     await _check_thread_run(core, org, thread_id, body)
+    await authorize_run(core, who, body)
     run = await core.runs.create(org, thread_id, body.payload())
     return json_response(run_dict(run), headers=_locations(run, False, ""))
 
 
-@router.post("/threads/{thread_id}/runs/stream", summary="Create a run and stream its events (SSE)")
-async def create_stream(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/threads/{thread_id}/runs/stream", summary="Create a run and stream its events (SSE)", dependencies=[RUN])
+async def create_stream(
+    thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     await _check_thread_run(core, org, thread_id, body)
+    await authorize_run(core, who, body)
     run = await core.runs.create(org, thread_id, body.payload())
     return _stream_run(core, org, run, stateless=False, on_disconnect=body.on_disconnect)
 
 
-@router.post("/threads/{thread_id}/runs/wait", summary="Create a run and wait for its output")
-async def create_wait(thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/threads/{thread_id}/runs/wait", summary="Create a run and wait for its output", dependencies=[RUN])
+async def create_wait(
+    thread_id: ThreadId, body: RunCreate, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     await _check_thread_run(core, org, thread_id, body)
+    await authorize_run(core, who, body)
     run = await core.runs.create(org, thread_id, body.payload())
     return _wait_run(core, org, run, stateless=False, on_disconnect=body.on_disconnect)
 
 
-@router.get("/threads/{thread_id}/runs", summary="List a thread's runs")
+@router.get("/threads/{thread_id}/runs", summary="List a thread's runs", dependencies=[READ])
 async def list_runs(
     thread_id: ThreadId, core: CoreDep, org: OrgDep,
     limit: int = Query(10, ge=1, le=1000), offset: OffsetQuery = 0,
@@ -173,18 +203,21 @@ async def list_runs(
     return json_response(out)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}", summary="Get a run")
+@router.get("/threads/{thread_id}/runs/{run_id}", summary="Get a run", dependencies=[READ])
 async def get(thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep) -> Response:
     return json_response(run_dict(await core.runs.get(org, thread_id, run_id)))
 
 
-@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204, summary="Delete a finished run")
-async def delete(thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep) -> Response:
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204, summary="Delete a finished run", dependencies=[RUN])
+async def delete(
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
+    await authorize_on_run(core, who, thread_id, run_id)
     await core.runs.delete(org, thread_id, run_id)
     return Response(status_code=204)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join", summary="Wait for a run and return its output")
+@router.get("/threads/{thread_id}/runs/{run_id}/join", summary="Wait for a run and return its output", dependencies=[READ])
 async def join(
     thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, cancel_on_disconnect: bool = False
 ) -> Response:
@@ -192,7 +225,7 @@ async def join(
     return _wait_run(core, org, run, stateless=False, on_disconnect="cancel" if cancel_on_disconnect else "continue")
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream", summary="Join a run's event stream (SSE)")
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", summary="Join a run's event stream (SSE)", dependencies=[READ])
 async def join_stream(
     thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep,
     cancel_on_disconnect: bool = False,
@@ -211,11 +244,12 @@ async def join_stream(
                         on_disconnect=cancel if cancel_on_disconnect else None)
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel", summary="Cancel a run")
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", summary="Cancel a run", dependencies=[RUN])
 async def cancel(
-    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, wait: bool = False,
-    action: Literal["interrupt", "rollback"] = "interrupt",
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, who: PrincipalDep,
+    wait: bool = False, action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
+    await authorize_on_run(core, who, thread_id, run_id)
     await core.runs.cancel(org, thread_id, run_id, action)
     if wait:
         run = await core.runs.get(org, thread_id, run_id) if action == "interrupt" else None
@@ -228,39 +262,50 @@ async def cancel(
 # --- stateless runs ---------------------------------------------------------------------------
 
 
-@router.post("/runs", summary="Create a stateless background run")
-async def create_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/runs", summary="Create a stateless background run", dependencies=[RUN])
+async def create_stateless(
+    body: RunCreateStateless, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     _background_only(body)
     _check_stateless_run(body)
+    await authorize_run(core, who, body)
     run = await core.runs.create(org, None, body.payload())
     return json_response(run_dict(run), headers=_locations(run, True, ""))
 
 
-@router.post("/runs/stream", summary="Create a stateless run and stream it (SSE)")
-async def stream_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/runs/stream", summary="Create a stateless run and stream it (SSE)", dependencies=[RUN])
+async def stream_stateless(
+    body: RunCreateStateless, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     _check_stateless_run(body)
+    await authorize_run(core, who, body)
     run = await core.runs.create(org, None, body.payload())
     return _stream_run(core, org, run, stateless=True, on_disconnect=body.on_disconnect)
 
 
-@router.post("/runs/wait", summary="Create a stateless run and wait for its output")
-async def wait_stateless(body: RunCreateStateless, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/runs/wait", summary="Create a stateless run and wait for its output", dependencies=[RUN])
+async def wait_stateless(
+    body: RunCreateStateless, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     _check_stateless_run(body)
+    await authorize_run(core, who, body)
     run = await core.runs.create(org, None, body.payload())
     return _wait_run(core, org, run, stateless=True, on_disconnect=body.on_disconnect)
 
 
-@router.post("/runs/batch", summary="Create several stateless background runs")
-async def batch(body: list[RunCreateStateless], core: CoreDep, org: OrgDep) -> Response:
+@router.post("/runs/batch", summary="Create several stateless background runs", dependencies=[RUN])
+async def batch(
+    body: list[RunCreateStateless], core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
     for i, item in enumerate(body):  # all or nothing: check every item before creating any
         _background_only(item, f"[{i}].")
         _check_stateless_run(item, f"[{i}].")
-        await core.assistants.get(org, item.assistant_id)
+        await authorize_run(core, who, item)
     runs = [await core.runs.create(org, None, item.payload()) for item in body]
     return json_response([run_dict(r) for r in runs])
 
 
-@router.post("/runs/cancel", status_code=204, summary="Cancel runs by id or by status")
+@router.post("/runs/cancel", status_code=204, summary="Cancel runs by id or by status", dependencies=[RUN])
 async def cancel_many(
     body: CancelMany, core: CoreDep, org: OrgDep, action: Literal["interrupt", "rollback"] = "interrupt"
 ) -> Response:
@@ -273,16 +318,16 @@ async def cancel_many(
 # --- thread join stream -----------------------------------------------------------------------
 
 
-@router.get("/threads/{thread_id}/stream", summary="Follow every run on a thread (SSE, live)")
+@router.get("/threads/{thread_id}/stream", summary="Follow every run on a thread (SSE, live)", dependencies=[READ])
 async def thread_stream(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
     await core.threads.get(org, thread_id)
-    from nexod.events.base import END, thread_channel
+    from nexod.events.base import END, GAP, thread_channel
 
     async def events() -> AsyncIterator[Event | None]:
         async with core.bus.subscribe(thread_channel(thread_id)) as sub:
             while True:
                 ev = await sub.get(timeout=core.settings.heartbeat_interval)
-                if ev is None or ev.event != END:
+                if ev is None or ev.event not in (END, GAP):
                     yield ev
 
     return sse_response(events())

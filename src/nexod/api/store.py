@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from nexod.api.deps import CoreDep, OrgDep, json_response
+from nexod.api.deps import READ, WRITE, CoreDep, OrgDep, json_response
 from nexod.api.schemas import NamespaceList, StoreDelete, StorePut, StoreSearch, json_problem
 from nexod.errors import InvalidInput, NotFound
 from nexod.store.sql import encode_namespace
@@ -17,7 +17,7 @@ def _item(item: object) -> dict[str, object]:
     return {k: v for k, v in d.items() if k != "score" or v is not None}
 
 
-@router.put("/items", status_code=204, summary="Put an item")
+@router.put("/items", status_code=204, summary="Put an item", dependencies=[WRITE])
 async def put_item(body: StorePut, core: CoreDep, org: OrgDep) -> Response:
     ns = tuple(body.namespace)
     encode_namespace(ns)
@@ -28,7 +28,7 @@ async def put_item(body: StorePut, core: CoreDep, org: OrgDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/items", summary="Get an item")
+@router.get("/items", summary="Get an item", dependencies=[READ])
 async def get_item(
     core: CoreDep, org: OrgDep, key: str = Query(min_length=1, max_length=512), namespace: str | None = None,
     refresh_ttl: bool | None = None,
@@ -46,13 +46,13 @@ async def get_item(
     return json_response(_item(item))
 
 
-@router.delete("/items", status_code=204, summary="Delete an item")
+@router.delete("/items", status_code=204, summary="Delete an item", dependencies=[WRITE])
 async def delete_item(body: StoreDelete, core: CoreDep, org: OrgDep) -> Response:
     await core.stores.for_org(org).adelete(tuple(body.namespace), body.key)
     return Response(status_code=204)
 
 
-@router.post("/items/search", summary="Search items under a namespace prefix")
+@router.post("/items/search", summary="Search items under a namespace prefix", dependencies=[READ])
 async def search_items(body: StoreSearch, core: CoreDep, org: OrgDep) -> Response:
     """Filter and page; with ``query`` (and ``store.index`` configured), ranked by meaning."""
     if body.query is not None and core.stores.index is None:
@@ -65,7 +65,7 @@ async def search_items(body: StoreSearch, core: CoreDep, org: OrgDep) -> Respons
     return json_response({"items": [_item(i) for i in items]})
 
 
-@router.post("/namespaces", summary="List namespaces")
+@router.post("/namespaces", summary="List namespaces", dependencies=[READ])
 async def list_namespaces(core: CoreDep, org: OrgDep, body: NamespaceList | None = None) -> Response:
     body = body or NamespaceList()
     namespaces = await core.stores.for_org(org).alist_namespaces(

@@ -8,9 +8,13 @@ from fastapi import APIRouter, Header, Query, Response
 from langgraph.errors import InvalidUpdateError
 
 from nexod.api.deps import (
+    APPROVE,
+    READ,
+    WRITE,
     CheckpointId,
     CoreDep,
     OrgDep,
+    PrincipalDep,
     ThreadId,
     check_ref_thread,
     json_response,
@@ -28,7 +32,7 @@ from nexod.api.schemas import (
     ThreadPatch,
     ThreadSearch,
 )
-from nexod.errors import InvalidInput
+from nexod.errors import InvalidInput, NotFound
 from nexod.resources.threads import thread_dict
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -45,7 +49,7 @@ def _extract(values: Any, path: str) -> Any:
     return cur
 
 
-@router.post("", summary="Create a thread")
+@router.post("", summary="Create a thread", dependencies=[WRITE])
 async def create(core: CoreDep, org: OrgDep, body: ThreadCreate | None = None) -> Response:
     body = body or ThreadCreate()
     if body.ttl is not None:
@@ -61,7 +65,7 @@ async def create(core: CoreDep, org: OrgDep, body: ThreadCreate | None = None) -
     return json_response(thread_dict(row))
 
 
-@router.post("/search", summary="Search threads")
+@router.post("/search", summary="Search threads", dependencies=[READ])
 async def search(core: CoreDep, org: OrgDep, body: ThreadSearch | None = None) -> Response:
     body = body or ThreadSearch()
     rows, nxt = await core.threads.search(
@@ -78,18 +82,18 @@ async def search(core: CoreDep, org: OrgDep, body: ThreadSearch | None = None) -
     return json_response(out, headers=headers)
 
 
-@router.post("/count", summary="Count threads")
+@router.post("/count", summary="Count threads", dependencies=[READ])
 async def count(core: CoreDep, org: OrgDep, body: ThreadCount | None = None) -> int:
     body = body or ThreadCount()
     return await core.threads.count(org, metadata=body.metadata, values=body.values, status=body.status)
 
 
-@router.get("/{thread_id}", summary="Get a thread")
+@router.get("/{thread_id}", summary="Get a thread", dependencies=[READ])
 async def get(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
     return json_response(thread_dict(await core.threads.get(org, thread_id)))
 
 
-@router.patch("/{thread_id}", summary="Update a thread's metadata")
+@router.patch("/{thread_id}", summary="Update a thread's metadata", dependencies=[WRITE])
 async def patch(
     thread_id: ThreadId, body: ThreadPatch, core: CoreDep, org: OrgDep,
     prefer: Annotated[str | None, Header()] = None,
@@ -102,7 +106,7 @@ async def patch(
     return json_response(thread_dict(row))
 
 
-@router.delete("/{thread_id}", status_code=204, summary="Delete a thread, its runs and checkpoints")
+@router.delete("/{thread_id}", status_code=204, summary="Delete a thread, its runs and checkpoints", dependencies=[WRITE])
 async def delete(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
     await core.threads.get(org, thread_id)
     await core.runs.cancel_thread_runs(org, thread_id)
@@ -110,18 +114,30 @@ async def delete(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{thread_id}/copy", summary="Copy a thread with its whole history")
+@router.post("/{thread_id}/copy", summary="Copy a thread with its whole history", dependencies=[WRITE])
 async def copy(thread_id: ThreadId, core: CoreDep, org: OrgDep) -> Response:
     return json_response(thread_dict(await core.threads.copy(org, thread_id)))
 
 
-@router.get("/{thread_id}/state", summary="The thread's current state")
+@router.get("/{thread_id}/state", summary="The thread's current state", dependencies=[READ])
 async def get_state(thread_id: ThreadId, core: CoreDep, org: OrgDep, subgraphs: bool = False) -> Response:
     return json_response(await core.state.get(org, thread_id, subgraphs=subgraphs))
 
 
-@router.post("/{thread_id}/state", summary="Update the thread's state")
-async def update_state(thread_id: ThreadId, body: StateUpdate, core: CoreDep, org: OrgDep) -> Response:
+@router.post("/{thread_id}/state", summary="Update the thread's state", dependencies=[APPROVE])
+async def update_state(
+    thread_id: ThreadId, body: StateUpdate, core: CoreDep, org: OrgDep, who: PrincipalDep
+) -> Response:
+    thread = await core.threads.get(org, thread_id)
+    assistant_id = thread.metadata_.get("assistant_id")
+    if isinstance(assistant_id, str):  # approving an interrupt of that assistant's run
+        try:
+            row = await core.assistants.get(org, assistant_id)
+        except NotFound:
+            pass  # the assistant was deleted: the organisation-wide permission applies
+        else:
+            await core.auth.permissions.require_on(
+                who, "approve", row.assistant_id, f"update the state of a thread of assistant {assistant_id}")
     check_ref_thread(body.checkpoint, thread_id, "checkpoint")
     checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else {}
     if body.checkpoint_id:
@@ -139,7 +155,7 @@ async def update_state(thread_id: ThreadId, body: StateUpdate, core: CoreDep, or
     return json_response(result)
 
 
-@router.post("/{thread_id}/state/checkpoint", summary="The thread's state at a checkpoint")
+@router.post("/{thread_id}/state/checkpoint", summary="The thread's state at a checkpoint", dependencies=[READ])
 async def state_at_checkpoint(
     thread_id: ThreadId, body: StateCheckpointRequest, core: CoreDep, org: OrgDep
 ) -> Response:
@@ -148,7 +164,7 @@ async def state_at_checkpoint(
     return json_response(await require_checkpoint(core, org, thread_id, cp, subgraphs=body.subgraphs))
 
 
-@router.get("/{thread_id}/state/{checkpoint_id}", summary="The thread's state at a checkpoint id")
+@router.get("/{thread_id}/state/{checkpoint_id}", summary="The thread's state at a checkpoint id", dependencies=[READ])
 async def state_at(
     thread_id: ThreadId, checkpoint_id: CheckpointId, core: CoreDep, org: OrgDep, subgraphs: bool = False
 ) -> Response:
@@ -157,7 +173,7 @@ async def state_at(
     )
 
 
-@router.post("/{thread_id}/history", summary="Past states, newest first")
+@router.post("/{thread_id}/history", summary="Past states, newest first", dependencies=[READ])
 async def history(thread_id: ThreadId, core: CoreDep, org: OrgDep, body: HistoryRequest | None = None) -> Response:
     body = body or HistoryRequest()
     check_ref_thread(body.checkpoint, thread_id, "checkpoint")
@@ -172,7 +188,7 @@ async def history(thread_id: ThreadId, core: CoreDep, org: OrgDep, body: History
     )
 
 
-@router.get("/{thread_id}/history", summary="Past states, newest first")
+@router.get("/{thread_id}/history", summary="Past states, newest first", dependencies=[READ])
 async def history_get(
     thread_id: ThreadId, core: CoreDep, org: OrgDep, limit: int = Query(10, ge=1, le=1000),
     before: str | None = None,

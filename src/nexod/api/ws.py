@@ -11,17 +11,26 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from nexod.api.runs import parse_last_event_id
+from nexod.auth.base import Credentials
+from nexod.auth.permissions import Permissions
 from nexod.core import Core
-from nexod.errors import InvalidInput, NexodError, NotFound
-from nexod.settings import LOCAL_ORG
+from nexod.errors import Forbidden, InvalidInput, NexodError, NotFound, Unauthenticated
 
 router = APIRouter(tags=["runs"])
 
 
 async def _pump(ws: WebSocket, thread_id: str | None, run_id: str, last_event_id: str | None) -> None:
     core: Core = ws.app.state.core
-    org = LOCAL_ORG
     await ws.accept()
+    try:  # the same credentials as HTTP: a header, or a cookie from a browser
+        who = await core.auth.authenticate(Credentials.from_headers(ws.headers, ws.cookies))
+        Permissions.require(who, "read", "follow a run's events")
+    except (Unauthenticated, Forbidden) as exc:
+        kind, code = ("Unauthenticated", 4401) if isinstance(exc, Unauthenticated) else ("Forbidden", 4403)
+        await ws.send_text(orjson.dumps({"event": "error", "data": {"error": kind, "message": exc.message}}).decode())
+        await ws.close(code=code)
+        return
+    org = who.org_id
     try:
         await core.runs.get(org, thread_id, run_id)
     except NotFound as exc:

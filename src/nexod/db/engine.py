@@ -65,3 +65,14 @@ def dialect_of(session: AsyncSession) -> str:
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
     """A session factory that keeps objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for single reads on hot paths: autocommit on PostgreSQL.
+
+    A plain ``connect()`` there costs three round trips (BEGIN, the query, ROLLBACK on
+    return); in autocommit it is one. SQLite keeps its one pooled connection as it is.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -202,6 +202,168 @@ class Cron(Base):
     __table_args__ = (Index("ix_crons_org", "org_id", "created_at"),)
 
 
+class WorkerBeat(Base):
+    """A worker process's last heartbeat: what readiness checks and `nexod status` report.
+
+    Not tenant data: one row per live worker process, deleted when it stops cleanly and
+    swept when its heartbeat is long gone.
+    """
+
+    __tablename__ = "workers"
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False)
+    in_flight: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    started_at: Mapped[datetime] = _ts()
+    heartbeat_at: Mapped[datetime] = _ts()
+
+
+class Alert(Base):
+    """An alert raised by the alert engine: firing until its condition clears, then resolved.
+
+    At most one firing alert per ``key`` (a partial unique index): that is how processes
+    agree who notifies. ``org_id`` is set when the alert is about one tenant's run.
+    """
+
+    __tablename__ = "alerts"
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    rule: Mapped[str] = mapped_column(String(64), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    summary: Mapped[str] = mapped_column(Text, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    link: Mapped[str | None] = mapped_column(Text)
+    org_id: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = _ts()
+    last_seen_at: Mapped[datetime] = _ts()
+    notified_at: Mapped[datetime] = _ts()
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_alerts_started", "started_at"),
+        Index(
+            "uq_alerts_one_firing",
+            "key",
+            unique=True,
+            sqlite_where=text("status = 'firing'"),
+            postgresql_where=text("status = 'firing'"),
+        ),
+    )
+
+
+# --- identity (migration 0004_identity) ----------------------------------------------------------
+
+
+class Organization(Base):
+    """A tenant. Mirrors a Clerk organisation, or is made by `nexod keys create --org`."""
+
+    __tablename__ = "organizations"
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    slug: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+
+class User(Base):
+    """A person, mirrored from Clerk by webhooks (never a password: Clerk owns sign-in)."""
+
+    __tablename__ = "users"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+
+class Membership(Base):
+    """A user's role in an organisation: ``admin``, ``member`` or ``viewer``."""
+
+    __tablename__ = "memberships"
+    org_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("organizations.org_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+    __table_args__ = (Index("ix_memberships_user", "user_id"),)
+
+
+class AssistantPermission(Base):
+    """A grant on one assistant: ``run``, ``approve`` (an interrupt) or ``administer``.
+
+    An assistant with no grants for a permission follows the member's role; once it has any,
+    only the users granted it (and organisation admins) hold it.
+    """
+
+    __tablename__ = "assistant_permissions"
+    assistant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("assistants.assistant_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    permission: Mapped[str] = mapped_column(String(16), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = _ts()
+
+
+class ApiKey(Base):
+    """An API key. Only a SHA-256 digest of the secret is stored; the key is shown once."""
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_api_keys_digest", "digest", unique=True),
+        Index("ix_api_keys_org", "org_id", "created_at"),
+    )
+
+
+class BrowserSession(Base):
+    """A dashboard session: the cookie holds a random id, this row its SHA-256 digest."""
+
+    __tablename__ = "browser_sessions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    credential: Mapped[str | None] = mapped_column(String(64))
+    principal: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime] = _ts()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_browser_sessions_subject", "org_id", "subject"),)
+
+
+class WebhookDelivery(Base):
+    """A Clerk (Svix) delivery already applied: the ``svix-id`` makes redelivery a no-op."""
+
+    __tablename__ = "webhook_deliveries"
+    svix_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(128), nullable=False)
+    received_at: Mapped[datetime] = _ts()
+
+
+# --- knowledge base (migration 0005_knowledge) ------------------------------------------------
+
+
 class KbDocument(Base):
     """A document in the knowledge base: one per (org, namespace, source); re-ingest bumps version."""
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 END = "__end__"
 """Name of the control event that tells subscribers a run has finished; never sent to clients."""
 
+GAP = "__gap__"
+"""Name of the marker a bus hands its subscribers when live events may have been lost (the
+connection to the broker dropped and came back): catch up from the event log."""
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -44,12 +48,37 @@ class EventBus(ABC):
     async def publish(self, channel: str, events: list[Event]) -> None:
         """Deliver ``events`` to current subscribers of ``channel``, in order."""
 
+    async def publish_many(self, batches: dict[str, list[Event]]) -> None:
+        """Publish several channels' events at once (one round trip where the bus allows)."""
+        for channel, events in batches.items():
+            await self.publish(channel, events)
+
     @abstractmethod
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         """Subscribe to ``channel`` for the lifetime of the context."""
 
+    @property
+    def healthy(self) -> bool:
+        """False while live delivery is known to be broken (subscribers must then poll)."""
+        return True
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Raise when the broker behind the bus cannot be reached (readiness checks)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+
+WAKE = "ctl:wake"
+"""Channel that tells workers a run may be ready to claim."""
+
+CANCEL = "ctl:cancel"
+"""Channel that carries cancellations (``run_id`` and the action in ``data``) to workers."""
+
+
+def control(name: str, run_id: str = "", data: bytes = b"") -> Event:
+    """A control message for the WAKE or CANCEL channel."""
+    return Event(run_id, "", 0, name, data)
 
 
 def run_channel(run_id: str) -> str:

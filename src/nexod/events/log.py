@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.db.engine import reader
 from nexod.db.models import AgentLog
 from nexod.events.base import END, Event, EventBus, run_channel, thread_channel
+from nexod.observability.base import Metrics, NullMetrics
 from nexod.serde import utcnow
 
 log = logging.getLogger("nexod.events")
@@ -33,8 +35,10 @@ class _Item:
 class EventLog:
     """Append run events durably, publish them, and read them back for replay."""
 
-    def __init__(self, engine: AsyncEngine, bus: EventBus) -> None:
+    def __init__(self, engine: AsyncEngine, bus: EventBus, metrics: Metrics | None = None) -> None:
         self._engine = engine
+        self._metrics = metrics or NullMetrics()
+        self._reads = reader(engine)
         self._bus = bus
         self._queue: asyncio.Queue[_Item | asyncio.Future[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -58,12 +62,13 @@ class EventLog:
         """Queue an event for writing then publishing; returns at once."""
         self._queue.put_nowait(_Item(org_id, event, True))
 
-    def end(self, run_id: str, thread_id: str, output: bytes) -> None:
+    def end(self, run_id: str, thread_id: str, output: bytes, last_seq: int = 0) -> None:
         """Queue the end-of-run marker (published, not stored) after the run's events.
 
-        ``output`` is the run's final output (what ``/wait`` returns), carried to waiters.
+        ``output`` is the run's final output (what ``/wait`` returns), carried to waiters;
+        ``last_seq`` is the run's last event id, so a subscriber knows whether it missed any.
         """
-        self._queue.put_nowait(_Item("", Event(run_id, thread_id, 0, END, output), False))
+        self._queue.put_nowait(_Item("", Event(run_id, thread_id, last_seq, END, output), False))
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written and published."""
@@ -103,12 +108,13 @@ class EventLog:
             by_channel[run_channel(i.event.run_id)].append(i.event)
             if i.event.event != END:
                 by_channel[thread_channel(i.event.thread_id)].append(i.event)
-        for channel, events in by_channel.items():
-            await self._bus.publish(channel, events)
+        await self._bus.publish_many(by_channel)
+        if rows:
+            self._metrics.events_published(len(rows))
 
     async def read(self, org_id: str, run_id: str, after: int) -> list[Event]:
         """Stored events of a run with ``seq > after``, in order."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(AgentLog.run_id, AgentLog.thread_id, AgentLog.seq, AgentLog.event, AgentLog.data)
@@ -120,6 +126,6 @@ class EventLog:
 
     async def last_seq(self, run_id: str) -> int:
         """The highest stored seq of a run (0 when none)."""
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             v = await conn.scalar(select(func.max(AgentLog.seq)).where(AgentLog.run_id == run_id))
         return int(v or 0)

@@ -10,9 +10,16 @@ from contextlib import asynccontextmanager
 from nexod.events.base import Event, EventBus, Subscription
 
 
-class _QueueSubscription(Subscription):
+class QueueSubscription(Subscription):
+    """A subscriber's unbounded queue; the bus puts, the subscriber gets."""
+
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def put(self, events: list[Event]) -> None:
+        """Hand events to this subscriber."""
+        for ev in events:
+            self.queue.put_nowait(ev)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
@@ -25,26 +32,49 @@ class _QueueSubscription(Subscription):
             return None
 
 
+class LocalFanout:
+    """Channel → local subscribers, shared by every bus that delivers inside this process."""
+
+    def __init__(self) -> None:
+        self.subs: dict[str, set[QueueSubscription]] = defaultdict(set)
+
+    def deliver(self, channel: str, events: list[Event]) -> None:
+        """Put ``events`` on every local subscriber of ``channel``."""
+        for sub in self.subs.get(channel, ()):
+            sub.put(events)
+
+    def add(self, channel: str) -> tuple[QueueSubscription, bool]:
+        """A new subscriber; True when it is the channel's first."""
+        sub = QueueSubscription()
+        first = channel not in self.subs
+        self.subs[channel].add(sub)
+        return sub, first
+
+    def remove(self, channel: str, sub: QueueSubscription) -> bool:
+        """Drop a subscriber; True when the channel has none left."""
+        subs = self.subs.get(channel)
+        if subs is None:
+            return False
+        subs.discard(sub)
+        if subs:
+            return False
+        del self.subs[channel]
+        return True
+
+
 class MemoryEventBus(EventBus):
     """Delivers events to subscribers in this process only."""
 
     def __init__(self) -> None:
-        self._subs: dict[str, set[_QueueSubscription]] = defaultdict(set)
+        self._local = LocalFanout()
 
     async def publish(self, channel: str, events: list[Event]) -> None:
-        for sub in self._subs.get(channel, ()):
-            for ev in events:
-                sub.queue.put_nowait(ev)
+        self._local.deliver(channel, events)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        sub = _QueueSubscription()
-        self._subs[channel].add(sub)
+        sub, _ = self._local.add(channel)
         try:
             yield sub
         finally:
-            subs = self._subs.get(channel)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._subs[channel]
+            self._local.remove(channel, sub)

@@ -21,11 +21,22 @@ class GraphSpec:
 
 
 @dataclass(frozen=True)
+class CrewRef:
+    """Where one crew comes from: a folder with ``config/agents.yaml`` + ``config/tasks.yaml``,
+    or ``builtin:<name>`` for a crew Nexod ships."""
+
+    crew_id: str
+    path: Path
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class GraphConfig:
     """The parsed config file."""
 
     base_dir: Path
     graphs: tuple[GraphSpec, ...] = ()
+    crews: tuple[CrewRef, ...] = ()
     dependencies: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     store_index: StoreIndexConfig | None = None
@@ -82,10 +93,36 @@ def _spec(graph_id: str, value: Any, where: Path) -> GraphSpec:
     return GraphSpec(graph_id, target, desc)
 
 
+def _crew(crew_id: str, value: Any, where: Path, base: Path) -> CrewRef:
+    from nexod.crews.builtin import BUILTIN_CREWS, builtin_path
+
+    desc = None
+    if isinstance(value, dict) and isinstance(value.get("path"), str):
+        value, desc = value["path"], value.get("description")
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: crews.{crew_id} must be a folder path, 'builtin:<name>' or "
+            '{"path": "...", "description": "..."}'
+        )
+    if value.startswith("builtin:"):
+        name = value.split(":", 1)[1]
+        if name not in BUILTIN_CREWS:
+            raise ConfigError(f"{where}: crews.{crew_id} = {value!r}: built-in crews are {', '.join(BUILTIN_CREWS)}")
+        return CrewRef(crew_id, builtin_path(name), desc)
+    return CrewRef(crew_id, (base / value).resolve(), desc)
+
+
+def builtin_crews() -> tuple[CrewRef, ...]:
+    """The shipped crews, served when there is no config file at all."""
+    from nexod.crews.builtin import BUILTIN_CREWS, builtin_path
+
+    return tuple(CrewRef(name, builtin_path(name)) for name in BUILTIN_CREWS)
+
+
 def load_graph_config(path: Path | None) -> GraphConfig:
-    """Parse the config file; ``None`` gives an empty config rooted at the cwd."""
+    """Parse the config file; ``None`` gives the built-in crews, rooted at the cwd."""
     if path is None:
-        return GraphConfig(base_dir=Path.cwd())
+        return GraphConfig(base_dir=Path.cwd(), crews=builtin_crews())
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -95,14 +132,21 @@ def load_graph_config(path: Path | None) -> GraphConfig:
     graphs = raw.get("graphs", {})
     if not isinstance(graphs, dict):
         raise ConfigError(f"{path}: 'graphs' must be an object mapping graph ids to targets")
+    crews = raw.get("crews", {})
+    if not isinstance(crews, dict):
+        raise ConfigError(f"{path}: 'crews' must be an object mapping crew ids to folders")
     deps = raw.get("dependencies", [])
     env = raw.get("env", {})
     base = path.resolve().parent
+    clash = sorted(set(graphs) & set(crews))
+    if clash:
+        raise ConfigError(f"{path}: {', '.join(clash)} named both in 'graphs' and in 'crews'")
     if isinstance(env, str):
         env = _read_env_file(base / env)
     return GraphConfig(
         base_dir=base,
         graphs=tuple(_spec(gid, v, path) for gid, v in graphs.items()),
+        crews=tuple(_crew(cid, v, path, base) for cid, v in crews.items()),
         dependencies=tuple(str(d) for d in deps if isinstance(d, str)),
         env={str(k): str(v) for k, v in dict(env).items()},
         store_index=_store_index(raw.get("store"), path),

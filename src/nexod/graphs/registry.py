@@ -17,13 +17,24 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
+from nexod.crews.graph import compile_crew
+from nexod.crews.spec import CrewSpec, load_crew
+from nexod.crews.tools import ToolFactory
 from nexod.errors import ConfigError, NotFound
 from nexod.graphs.config import GraphConfig, GraphSpec
+from nexod.llm.base import ChatModels
+from nexod.settings import LOCAL_ORG
 
 
-def default_assistant_id(graph_id: str) -> str:
-    """The id of a graph's default assistant, as LangGraph Server mints it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, graph_id))
+def default_assistant_id(graph_id: str, org_id: str | None = None) -> str:
+    """The id of a graph's default assistant, as LangGraph Server mints it.
+
+    Assistant ids are unique across tenants, so the default assistants of an organisation
+    other than the embedded local one get ids of their own (the graph id still works).
+    """
+    if org_id is None or org_id == LOCAL_ORG:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, graph_id))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"nexod:{org_id}:{graph_id}"))
 
 
 @dataclass
@@ -33,6 +44,7 @@ class LoadedGraph:
     spec: GraphSpec
     graph: Pregel[Any, Any, Any, Any] | None
     factory: Callable[..., Any] | None
+    crew: CrewSpec | None = None
 
 
 def _import_target(target: str, base: Path) -> Any:
@@ -61,8 +73,14 @@ def _import_target(target: str, base: Path) -> Any:
 class GraphRegistry:
     """The graphs this server hosts, by graph id."""
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(
+        self, config: GraphConfig, *, models: ChatModels | None = None,
+        tools: dict[str, ToolFactory] | None = None, token_budget: int | None = None,
+    ) -> None:
+        self._token_budget = token_budget
         self._config = config
+        self._models = models
+        self._tools = tools
         self._graphs: dict[str, LoadedGraph] = {}
 
     @property
@@ -86,6 +104,26 @@ class GraphRegistry:
             except Exception as exc:
                 raise ConfigError(f"graph {spec.graph_id!r}: importing {spec.target} failed: {exc!r}") from exc
             self.add(spec, obj)
+        for ref in self._config.crews:
+            if self._models is None:
+                raise ConfigError(f"crew {ref.crew_id!r}: no chat models configured for crews")
+            crew = load_crew(ref.path, ref.crew_id)
+            crew = crew.model_copy(update={"name": ref.crew_id})
+            graph = compile_crew(crew, self._models, tools=self._tools, token_budget=self._token_budget)
+            desc = ref.description or crew.description
+            spec = GraphSpec(ref.crew_id, f"crew:{ref.path}", desc)
+            self._graphs[ref.crew_id] = LoadedGraph(spec, graph, None, crew)
+
+    def crews(self) -> dict[str, CrewSpec]:
+        """The crews among the graphs, by id."""
+        return {gid: g.crew for gid, g in self._graphs.items() if g.crew is not None}
+
+    def crew(self, crew_id: str) -> CrewSpec:
+        """One crew; NotFound when there is no crew of that id."""
+        found = self._graphs.get(crew_id)
+        if found is None or found.crew is None:
+            raise NotFound("crew", crew_id)
+        return found.crew
 
     def add(self, spec: GraphSpec, obj: Any) -> None:
         """Register a compiled graph or a factory under ``spec.graph_id``."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -32,6 +34,7 @@ from nexod.knowledge.keyword import keyword_search, setup_keyword_index
 from nexod.knowledge.parsing import CONTENT_TYPES, parse
 from nexod.knowledge.sqlfilter import to_sql
 from nexod.knowledge.vectors.base import VectorRecord, VectorStore, check_namespace
+from nexod.observability.base import Metrics, NullMetrics
 from nexod.serde import utcnow
 
 log = logging.getLogger("nexod.knowledge")
@@ -99,13 +102,24 @@ class KnowledgeBase:
     """Documents, chunks and search for every organisation, over one embedder and one store."""
 
     def __init__(self, engine: AsyncEngine, db: async_sessionmaker[AsyncSession], embedder: Embedder,
-                 store: VectorStore, *, chunking: ChunkConfig, max_bytes: int) -> None:
+                 store: VectorStore, *, chunking: ChunkConfig, max_bytes: int,
+                 metrics: Metrics | None = None) -> None:
         self.engine = engine
+        self.metrics = metrics or NullMetrics()
         self.db = db
         self.embedder = embedder
         self.store = store
         self.chunking = chunking
         self.max_bytes = max_bytes
+
+    @contextmanager
+    def _timed(self, op: str) -> Iterator[None]:
+        """Record one vector store operation's time (also when it fails)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics.vector_search(backend=self.store.kind, seconds=time.perf_counter() - started, op=op)
 
     async def setup(self) -> None:
         """Create the keyword index and the vector store's tables (idempotent)."""
@@ -215,10 +229,12 @@ class KnowledgeBase:
         phys = physical_namespace(org_id, namespace)
         status, error = "indexed", None
         try:
-            await self.store.upsert(phys, [VectorRecord(r["chunk_id"], vectors[i], r["metadata"])
-                                           for i, r in enumerate(rows)])
+            with self._timed("upsert"):
+                await self.store.upsert(phys, [VectorRecord(r["chunk_id"], vectors[i], r["metadata"])
+                                               for i, r in enumerate(rows)])
             if old_ids:
-                await self.store.delete(phys, old_ids)
+                with self._timed("delete"):
+                    await self.store.delete(phys, old_ids)
         except Exception as exc:  # the store is behind SQL now: say so; reconcile repairs it
             status, error = "failed", f"vector store {self.store.kind}: {exc}"
             log.warning("kb_store_failed", extra={"org_id": org_id, "document_id": doc_id, "reason": str(exc)})
@@ -264,7 +280,8 @@ class KnowledgeBase:
             await s.execute(delete(VectorMetadata).where(VectorMetadata.document_id == document_id))
             await s.execute(delete(KbDocument).where(KbDocument.document_id == document_id))
             await s.commit()
-        await self.store.delete(physical_namespace(org_id, doc.namespace), ids)
+        with self._timed("delete"):
+            await self.store.delete(physical_namespace(org_id, doc.namespace), ids)
 
     # ---- search -----------------------------------------------------------------------------
 
@@ -289,7 +306,9 @@ class KnowledgeBase:
             if mode == "keyword":
                 return []
             q = await self.embedder.embed_query(query)
-            hits = await self.store.query(physical_namespace(org_id, namespace), q, k=depth, filter=filter)
+            with self._timed("query"):
+                hits = await self.store.query(physical_namespace(org_id, namespace), q, k=depth,
+                                              filter=filter)
             return [(h.id, h.score) for h in hits]
 
         async def keyword_leg() -> list[tuple[int, float]]:
@@ -347,7 +366,8 @@ class KnowledgeBase:
         return int(n or 0)
 
 
-def open_knowledge(settings: Any, engine: AsyncEngine, db: async_sessionmaker[AsyncSession]) -> KnowledgeBase:
+def open_knowledge(settings: Any, engine: AsyncEngine, db: async_sessionmaker[AsyncSession],
+                   metrics: Metrics | None = None) -> KnowledgeBase:
     """Build the knowledge base the settings describe (call ``setup()`` next)."""
     from nexod.knowledge.embeddings import open_embedder
     from nexod.knowledge.vectors import open_vector_store
@@ -356,4 +376,4 @@ def open_knowledge(settings: Any, engine: AsyncEngine, db: async_sessionmaker[As
     store = open_vector_store(settings, model=embedder.name, dim=embedder.dim)
     return KnowledgeBase(engine, db, embedder, store,
                          chunking=ChunkConfig(settings.kb_chunk_size, settings.kb_chunk_overlap),
-                         max_bytes=int(settings.kb_max_upload_mb * 1024 * 1024))
+                         max_bytes=int(settings.kb_max_upload_mb * 1024 * 1024), metrics=metrics)

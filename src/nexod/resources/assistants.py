@@ -53,12 +53,12 @@ class Assistants:
         self._db = db
         self._registry = registry
 
-    def resolve_id(self, assistant_id: str) -> str:
-        """Map a graph id to its default assistant id; leave UUIDs alone."""
+    def resolve_id(self, assistant_id: str, org_id: str | None = None) -> str:
+        """Map a graph id to the organisation's default assistant id; leave UUIDs alone."""
         if _is_uuid(assistant_id):
             return assistant_id
         if assistant_id in self._registry.ids:
-            return default_assistant_id(assistant_id)
+            return default_assistant_id(assistant_id, org_id)
         raise NotFound("assistant", assistant_id)
 
     async def ensure_defaults(self, org_id: str) -> None:
@@ -67,7 +67,7 @@ class Assistants:
             await self.create(
                 org_id,
                 graph_id=graph_id,
-                assistant_id=default_assistant_id(graph_id),
+                assistant_id=default_assistant_id(graph_id, org_id),
                 name=graph_id,
                 description=self._registry.spec(graph_id).description,
                 metadata={"created_by": "system"},
@@ -79,7 +79,7 @@ class Assistants:
         return await self._row(s, org_id, assistant_id)
 
     async def _row(self, s: AsyncSession, org_id: str, assistant_id: str) -> Assistant:
-        aid = self.resolve_id(assistant_id)
+        aid = self.resolve_id(assistant_id, org_id)
         row = await s.get(Assistant, aid)
         if row is None or row.org_id != org_id:
             raise NotFound("assistant", assistant_id)

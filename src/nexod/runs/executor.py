@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from langgraph.errors import GraphRecursionError
@@ -14,19 +15,26 @@ from langgraph.pregel import Pregel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.db.engine import reader
 from nexod.db.models import AgentSession, Thread
 from nexod.db.rows import to_model
 from nexod.events.base import Event
 from nexod.events.log import EventLog
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.graphs.registry import GraphRegistry
+from nexod.knowledge.scope import RUN_KNOWLEDGE, RunKnowledge
+from nexod.observability.hub import Observability
 from nexod.resources.state import ThreadState
 from nexod.runs.config import durability, run_config, run_input
+from nexod.runs.crew_hooks import CrewHooks
 from nexod.runs.queue import Claimed
 from nexod.runs.streaming import ChunkMapper, graph_modes
 from nexod.serde import as_utc, dumps, to_jsonable, utcnow
 from nexod.settings import Settings
 from nexod.store.sql import Stores
+
+if TYPE_CHECKING:
+    from nexod.knowledge.service import KnowledgeBase
 
 log = logging.getLogger("nexod.runs")
 
@@ -39,9 +47,10 @@ class RunCancelled(Exception):
 class Outcome:
     """How an attempt ended."""
 
-    status: str
+    status: Literal["success", "error", "timeout", "interrupted"]
     output: Any
     error: dict[str, Any] | None = None
+    exc: BaseException | None = None
 
 
 class Executor:
@@ -56,9 +65,14 @@ class Executor:
         stores: Stores,
         events: EventLog,
         state: ThreadState,
+        obs: Observability,
+        knowledge: KnowledgeBase | None = None,
     ) -> None:
         self._settings = settings
+        self._knowledge = knowledge
+        self._obs = obs
         self._engine = engine
+        self._reads = reader(engine)
         self._registry = registry
         self._checkpoints = checkpoints
         self._stores = stores
@@ -80,14 +94,19 @@ class Executor:
         ``cancel_action[run_id]`` is set by the worker before it cancels the task.
         """
         run = claimed.run
+        started = time.perf_counter()
         # Event ids continue across attempts, so a rejoining client never sees one twice.
-        seq = 0 if run.attempt <= 1 else await self._events.last_seq(run.run_id)
+        seq = await self._events.last_seq(run.run_id) if claimed.resumed else 0
         kwargs = run.kwargs
+
+        hooks = CrewHooks.for_run(kwargs, run_id=run.run_id, timeout=self._settings.webhook_timeout)
 
         def emit(name: str, data: Any) -> None:
             nonlocal seq
             seq += 1
             self._events.append(run.org_id, Event(run.run_id, run.thread_id, seq, name, dumps(data)))
+            if hooks is not None:
+                hooks.on_event(name, data)
 
         emit("metadata", {"run_id": run.run_id, "attempt": run.attempt})
         graph: Pregel[Any, Any, Any, Any] | None = None
@@ -110,6 +129,7 @@ class Executor:
             outcome = Outcome("interrupted", mapper.output())
             if action == "rollback":
                 await self._rollback(run)
+                self._observe(claimed, outcome, started)
                 return
         except TimeoutError:
             err = {"error": "TimeoutError", "message": f"run exceeded {self._settings.run_timeout} s"}
@@ -122,8 +142,21 @@ class Executor:
             log.warning("run_failed", extra={"run_id": run.run_id, "thread_id": run.thread_id,
                                              "org_id": run.org_id, "error": err["error"]})
             emit("error", err)
-            outcome = Outcome("error", {"__error__": err}, err)
-        await self._finish(run, graph, outcome)
+            outcome = Outcome("error", {"__error__": err}, err, exc)
+        await self._finish(run, graph, outcome, seq)
+        if hooks is not None:
+            task = asyncio.create_task(hooks.finish(outcome.status, outcome.output))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        self._observe(claimed, outcome, started)
+
+    def _observe(self, claimed: Claimed, outcome: Outcome, started: float) -> None:
+        run, assistant = claimed.run, claimed.assistant
+        self._obs.run_finished(
+            graph=assistant.graph_id if assistant is not None else "unknown",
+            outcome=outcome.status, seconds=time.perf_counter() - started, run_id=run.run_id,
+            thread_id=run.thread_id, assistant_id=run.assistant_id, org_id=run.org_id,
+            error=outcome.error, exc=outcome.exc)
 
     async def _prepare_and_stream(
         self, claimed: Claimed, mapper: ChunkMapper, emit: Any
@@ -139,11 +172,14 @@ class Executor:
             run_id=run.run_id, thread_id=run.thread_id, assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id, metadata=run.metadata_,
         )
+        callbacks = self._obs.node_callbacks(assistant.graph_id)
+        if callbacks:
+            config["callbacks"] = callbacks  # configs come from JSON: none there before
         graph = await self._registry.build(
             assistant.graph_id, config, checkpointer=self._checkpoints.saver,
             store=self._stores.for_org(run.org_id),
         )
-        if run.attempt > 1 and await self._checkpoints.latest_run_id(run.thread_id) == run.run_id:
+        if claimed.resumed and await self._checkpoints.latest_run_id(run.thread_id) == run.run_id:
             # A retry after a crash: this run already wrote checkpoints, so continue from the
             # newest one instead of starting over.
             graph_input = None
@@ -161,8 +197,14 @@ class Executor:
         }
         if context:
             options["context"] = context
-        async for ns, mode, chunk in self._stream(graph, graph_input, config, options, requested, emit):
-            mapper.handle(ns, mode, chunk)
+        # Tools inside the graph (knowledge_search) search this run's organisation's documents.
+        scope = RUN_KNOWLEDGE.set(
+            RunKnowledge(self._knowledge, run.org_id) if self._knowledge is not None else None)
+        try:
+            async for ns, mode, chunk in self._stream(graph, graph_input, config, options, requested, emit):
+                mapper.handle(ns, mode, chunk)
+        finally:
+            RUN_KNOWLEDGE.reset(scope)
         return graph
 
     async def _stream(
@@ -197,7 +239,7 @@ class Executor:
             await self._set_thread_status(run.thread_id, "idle")
 
     async def _state_graph(self, run: AgentSession) -> Pregel[Any, Any, Any, Any] | None:
-        async with self._engine.connect() as s:
+        async with self._reads.connect() as s:
             found = (await s.execute(select(Thread).where(Thread.thread_id == run.thread_id))).first()
         return None if found is None else await self._state.graph_for(to_model(Thread, found))
 
@@ -205,7 +247,7 @@ class Executor:
         async with self._engine.begin() as s:
             await s.execute(update(Thread).where(Thread.thread_id == thread_id).values(status=status))
 
-    async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome) -> None:
+    async def _finish(self, run: AgentSession, graph: Any, outcome: Outcome, last_seq: int) -> None:
         """Flush events, then in one transaction store the final status and the thread's new
         state; then wake waiters, call the webhook and drop a temporary thread."""
         await self._events.flush()
@@ -238,7 +280,7 @@ class Executor:
             else:
                 values = {"status": "error" if error else "busy" if busy else "idle", "updated_at": now}
             await s.execute(update(Thread).where(Thread.thread_id == run.thread_id).values(**values))
-        self._events.end(run.run_id, run.thread_id, dumps(outcome.output))
+        self._events.end(run.run_id, run.thread_id, dumps(outcome.output), last_seq)
         await self._events.flush()
         if run.kwargs.get("webhook"):
             task = asyncio.create_task(self._webhook(run, outcome))
@@ -252,7 +294,8 @@ class Executor:
     async def _webhook(self, run: AgentSession, outcome: Outcome) -> None:
         url = str(run.kwargs["webhook"])
         if url.startswith("/"):
-            url = f"http://{self._settings.host}:{self._settings.port}{url}"
+            base = self._settings.public_url or f"http://{self._settings.host}:{self._settings.port}"
+            url = base.rstrip("/") + url
         payload = {
             "run_id": run.run_id, "thread_id": run.thread_id, "assistant_id": run.assistant_id,
             "created_at": as_utc(run.created_at), "updated_at": utcnow(), "status": outcome.status,

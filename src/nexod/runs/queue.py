@@ -29,11 +29,14 @@ class Claimed:
     """A claimed run with the assistant and thread it runs on, read in the claim's transaction.
 
     ``assistant`` or ``thread`` is None when it was deleted after the run was queued.
+    ``resumed`` is True when the run started before (a crash, a lease lost, a graceful
+    release): it continues from its checkpoints and its event ids.
     """
 
     run: AgentSession
     assistant: Assistant | None
     thread: Thread | None
+    resumed: bool = False
 
 
 class RunQueue:
@@ -102,10 +105,13 @@ class RunQueue:
             return []
         claimed = []
         for run in runs:
+            resumed = run.started_at is not None
             run.status, run.lease_owner, run.lease_expires_at = "running", owner, lease_until
             run.attempt = (run.attempt or 0) + 1
             run.started_at = run.started_at or now
-            claimed.append(Claimed(run, assistants.get(run.assistant_id), threads.get(run.thread_id)))
+            claimed.append(
+                Claimed(run, assistants.get(run.assistant_id), threads.get(run.thread_id), resumed)
+            )
         return claimed
 
     async def renew(self, owner: str, run_ids: list[str]) -> dict[str, str | None]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,16 +12,26 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.db.engine import reader
 from nexod.db.models import AgentSession, Assistant, Thread
 from nexod.db.rows import to_model, values_of
 from nexod.errors import Conflict, InvalidInput, NotFound
-from nexod.events.base import END, Event, EventBus, run_channel
+from nexod.events.base import CANCEL, END, GAP, WAKE, Event, EventBus, control, run_channel
 from nexod.events.log import EventLog
+from nexod.graphs.registry import GraphRegistry
 from nexod.resources.assistants import Assistants
 from nexod.runs.queue import TERMINAL
 from nexod.serde import as_utc, loads, new_id, utcnow
 
-CancelLocal = Callable[[str, str], bool]
+
+def _redacted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run kwargs without webhook credentials (kept for delivery, never shown)."""
+    hooks = kwargs.get("crew_webhooks")
+    if not isinstance(hooks, dict):
+        return kwargs
+    shown = {k: ({**v, "authentication": "***"} if isinstance(v, dict) and v.get("authentication") else v)
+             for k, v in hooks.items()}
+    return {**kwargs, "crew_webhooks": shown}
 
 
 def run_dict(row: AgentSession) -> dict[str, Any]:
@@ -33,7 +44,7 @@ def run_dict(row: AgentSession) -> dict[str, Any]:
         "updated_at": as_utc(row.updated_at),
         "status": row.status,
         "metadata": row.metadata_,
-        "kwargs": row.kwargs,
+        "kwargs": _redacted(row.kwargs),
         "multitask_strategy": row.multitask_strategy,
     }
 
@@ -47,16 +58,29 @@ class Runs:
         assistants: Assistants,
         events: EventLog,
         bus: EventBus,
-        *,
-        wake: Callable[[], None],
-        cancel_local: CancelLocal,
+        registry: GraphRegistry | None = None,
     ) -> None:
+        self._registry = registry
         self._engine = engine
+        self._reads = reader(engine)
         self._assistants = assistants
         self._events = events
         self._bus = bus
-        self._wake = wake
-        self._cancel_local = cancel_local
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    async def wake_workers(self) -> None:
+        """Tell every worker (in any process) that a run may be ready to claim."""
+        await self._bus.publish(WAKE, [control("wake")])
+
+    def _wake_later(self, delay: float) -> None:
+        """Wake workers when a delayed run becomes due (their slow poll is the fallback)."""
+        def fire() -> None:
+            self._timers.discard(handle)
+            task = asyncio.ensure_future(self.wake_workers())
+            task.add_done_callback(lambda t: t.exception())
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
 
     async def create(
         self, org_id: str, thread_id: str | None, payload: dict[str, Any]
@@ -72,7 +96,7 @@ class Runs:
         if payload.get("input") is not None and command:
             raise InvalidInput("send either input or command, not both", field="command")
         now = utcnow()
-        run_id = new_id()
+        run_id = ""  # taken under the thread lock, below
         strategy = payload.get("multitask_strategy") or "enqueue"
         temporary = thread_id is None
         kwargs = {k: v for k, v in payload.items()
@@ -84,13 +108,14 @@ class Runs:
         kwargs["temporary"] = temporary
         to_cancel: list[str] = []
         async with self._engine.begin() as s:
-            aid = self._assistants.resolve_id(payload["assistant_id"])
+            aid = self._assistants.resolve_id(payload["assistant_id"], org_id)
             found = (await s.execute(
                 select(Assistant).where(Assistant.assistant_id == aid, Assistant.org_id == org_id)
             )).first()
             if found is None:
                 raise NotFound("assistant", payload["assistant_id"])
             assistant = to_model(Assistant, found)
+            self._check_crew_input(assistant.graph_id, payload.get("input"))
             run = AgentSession(
                 run_id=run_id, org_id=org_id, thread_id=thread_id, assistant_id=assistant.assistant_id,
                 status="pending", metadata_=payload.get("metadata") or {}, kwargs=kwargs,
@@ -141,15 +166,35 @@ class Runs:
                     await s.execute(
                         update(Thread).where(Thread.thread_id == thread_id).values(metadata_={**meta, **stamp})
                     )
+            # The id is taken once the thread is locked: on one thread, id order is the order
+            # creates committed in, which is the order the queue runs them in.
+            run.run_id = new_id()
+            run.created_at = run.updated_at = utcnow()
             await s.execute(insert(AgentSession).values(**values_of(run)))
         for rid in to_cancel:
             await self._cancel(org_id, rid, strategy)
-        self._wake()
+        await self.wake_workers()
+        delay = float(payload.get("after_seconds") or 0)
+        if delay > 0:
+            self._wake_later(delay)
         return run
+
+    def _check_crew_input(self, graph_id: str, graph_input: Any) -> None:
+        """A crew's inputs are checked before its run is queued: a missing one is a 422."""
+        crew = self._registry.crews().get(graph_id) if self._registry is not None else None
+        if crew is None or graph_input is None:
+            return
+        inputs = graph_input.get("inputs", {}) if isinstance(graph_input, dict) else None
+        if not isinstance(inputs, dict):
+            raise InvalidInput(
+                f"crew '{graph_id}' takes input {{\"inputs\": {{...}}}} with {', '.join(crew.inputs) or 'no keys'}",
+                field="input",
+            )
+        crew.check_inputs(inputs)
 
     async def get(self, org_id: str, thread_id: str | None, run_id: str) -> AgentSession:
         """One run; NotFound when missing, on another thread, or another tenant's."""
-        async with self._engine.connect() as s:
+        async with self._reads.connect() as s:
             found = (await s.execute(select(AgentSession).where(AgentSession.run_id == run_id))).first()
         row = None if found is None else to_model(AgentSession, found)
         if row is None or row.org_id != org_id or (thread_id is not None and row.thread_id != thread_id):
@@ -211,7 +256,9 @@ class Runs:
                 .where(AgentSession.run_id == run_id, AgentSession.status == "running")
                 .values(cancel_action=action, updated_at=now)
             )
-        self._cancel_local(run_id, action)
+        # The worker that owns the run hears this at once; if the bus is down it reads
+        # cancel_action at its next lease renewal.
+        await self._bus.publish(CANCEL, [control("cancel", run_id, action.encode())])
 
     async def _settle_thread_if_idle(self, thread_id: str) -> None:
         """After cancelling a pending run, a thread with nothing else queued is no longer busy."""
@@ -290,7 +337,7 @@ class Runs:
                 if ev.event == END:
                     yield loads(ev.data)
                     return
-        async with self._engine.connect() as s:
+        async with self._reads.connect() as s:
             found = (await s.execute(select(Thread).where(Thread.thread_id == run.thread_id))).first()
         yield self.output_of(run, None if found is None else to_model(Thread, found))
 
@@ -301,22 +348,37 @@ class Runs:
         """Events of a run: stored ones after ``after`` (None: only new ones), then live ones.
 
         Yields None when ``heartbeat`` seconds pass with nothing to send; ends with the run.
+        Live delivery may lose messages (a broker outage): a gap in the event ids, a bus
+        :data:`GAP` marker or a quiet heartbeat fetches what was missed from the event log, so
+        the client sees every event once and in order.
         """
         async with self._bus.subscribe(run_channel(run_id)) as sub:
             run = await self.get(org_id, thread_id, run_id)
-            last = -1
-            if after is not None:
+            never_started = run.status == "pending" and run.started_at is None
+            if never_started:
+                last = 0  # nothing stored yet: skip the read (a new run's own stream)
+            elif after is not None:
+                last = after
                 for ev in await self._events.read(org_id, run_id, after):
                     last = ev.seq
                     yield ev
-            elif run.status not in TERMINAL:
+            else:
                 last = await self._events.last_seq(run_id)
             if run.status in TERMINAL:
                 return
             while True:
                 live = await sub.get(timeout=heartbeat)
-                if live is None:
-                    yield None
+                if live is not None and live.event == END:
+                    if live.seq > last:  # events lost on the way: the log has them
+                        for late in await self._events.read(org_id, run_id, last):
+                            yield late
+                    return
+                if live is None or live.event == GAP:
+                    if live is None:
+                        yield None
+                    for late in await self._events.read(org_id, run_id, last):
+                        last = late.seq
+                        yield late
                     try:
                         run = await self.get(org_id, thread_id, run_id)
                     except NotFound:
@@ -327,9 +389,13 @@ class Runs:
                             yield late
                         return
                     continue
-                if live.event == END:
-                    return
                 if live.seq <= last:
                     continue
+                if live.seq > last + 1:  # lost on the way: the log has them
+                    for late in await self._events.read(org_id, run_id, last):
+                        if late.seq >= live.seq:
+                            break
+                        last = late.seq
+                        yield late
                 last = live.seq
                 yield live

@@ -1,7 +1,7 @@
 """knowledge base: kb_documents and vector_metadata
 
-Revision ID: 0003
-Revises: 0001 (main adds 0002 meanwhile: when both land, set down_revision = "0002")
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-26
 
 The full-text indexes over ``vector_metadata.text`` (an FTS5 table on SQLite, a GIN index on
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0003'
-down_revision = '0001'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
