@@ -117,7 +117,7 @@ async def open_core(
             open_observability(settings, engine, metrics) as obs,
             open_bus(settings) as (bus, redis),
             open_checkpoints(settings, redis=redis, metrics=obs.metrics) as checkpoints,
-            open_caches(settings.redis_url) as caches,
+            open_caches(settings.redis_url, obs.metrics) as caches,
         ):
             events = EventLog(engine, bus, obs.metrics)
             await events.start()

@@ -52,7 +52,7 @@ class Directory:
         """The user's mirrored role in the organisation, None when not mirrored (cached for
         ROLE_TTL seconds; webhooks that change it drop the cached copy)."""
         key = role_key(org_id, user_id)
-        cached = await self._caches.get(key)
+        cached = await self._caches.get(key, layer="roles")
         if isinstance(cached, dict):
             role = cached.get("role")
         else:

@@ -40,7 +40,7 @@ class Permissions:
 
     async def grants(self, assistant_id: str) -> dict[str, list[str]]:
         """``{permission: [user ids]}`` for one assistant (cached, dropped on change)."""
-        cached = await self._caches.get(_cache_key(assistant_id))
+        cached = await self._caches.get(_cache_key(assistant_id), layer="grants")
         if isinstance(cached, dict):
             return cached
         async with self._db() as s:
