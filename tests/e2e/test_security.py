@@ -251,6 +251,8 @@ async def test_tenants_see_nothing_of_each_other_on_postgres(
         srv.start()
         try:
             await _tenant_probe(srv.url, clerk)
+            async with httpx.AsyncClient(base_url=srv.url, timeout=60) as c:
+                await _taken_id_probe(c, clerk)
         finally:
             srv.stop()
 
@@ -260,6 +262,10 @@ async def test_create_under_a_taken_id_is_one_answer_whoever_holds_it(
 ) -> None:
     """Ids are global: a create under another tenant's id answers exactly as a duplicate of
     one's own does (409, same body), returns and changes nothing of it, on every create path."""
+    await _taken_id_probe(http, clerk)
+
+
+async def _taken_id_probe(http: httpx.AsyncClient, clerk: ClerkDouble) -> None:
     a = bearer(clerk, "user_ida", f"org_{uuid.uuid4().hex[:8]}")
     b = bearer(clerk, "user_idb", f"org_{uuid.uuid4().hex[:8]}")
     tid, aid = str(uuid.uuid4()), str(uuid.uuid4())
