@@ -26,6 +26,7 @@ from nexod.observability.base import Metrics
 from nexod.observability.hub import Observability, open_observability
 from nexod.resources.assistants import Assistants
 from nexod.resources.state import ThreadState
+from nexod.resources.tenants import TenantPurge
 from nexod.resources.threads import Threads
 from nexod.runs.executor import Executor
 from nexod.runs.health import WorkerBeats
@@ -130,7 +131,7 @@ async def open_core(
             open_observability(settings, engine, metrics) as obs,
             open_bus(settings) as (bus, redis),
             open_checkpoints(settings, redis=redis, metrics=obs.metrics) as checkpoints,
-            open_caches(settings.redis_url) as caches,
+            open_caches(settings.redis_url, obs.metrics) as caches,
         ):
             knowledge = open_knowledge(settings, engine, db, obs.metrics)
             await knowledge.setup()
@@ -147,17 +148,19 @@ async def open_core(
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)
             beats = WorkerBeats(engine)
+            runs = Runs(engine, assistants, events, bus, registry)
+            purge = TenantPurge(engine, runs, checkpoints, caches, knowledge)
             worker: Worker | None = None
             if run_worker and settings.workers > 0:
                 queue = RunQueue(engine, lease_seconds=settings.lease_seconds,
                                  max_attempts=settings.max_attempts)
                 executor = Executor(settings, engine, registry, checkpoints, stores, events, state, obs,
                                     knowledge=knowledge)
-                janitor = Janitor(settings, engine, checkpoints, beats)
+                janitor = Janitor(settings, engine, checkpoints, beats, purge=purge)
                 worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep,
                                 metrics=obs.metrics)
-            runs = Runs(engine, assistants, events, bus, registry)
-            auth = Auth(settings, db, caches, on_new_org=assistants.ensure_defaults)
+            auth = Auth(settings, db, caches, on_new_org=assistants.ensure_defaults,
+                        on_org_deleted=purge.purge)
             await auth.directory.ensure_org(LOCAL_ORG, "Local")
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
                         assistants, threads, state, runs, beats, worker, obs, auth, caches, knowledge,

@@ -6,6 +6,7 @@ Hierarchy::
     ├── ConfigError            bad setting or config file; stops start-up
     ├── NotFound               a resource (assistant, thread, run, item…) does not exist
     ├── Conflict               the request clashes with current state (busy thread, duplicate id)
+    │   └── IdTaken            a client-chosen id is in use (by this tenant or, unsaid, another)
     ├── InvalidInput           the request is well-formed JSON but asks for something impossible
     │   ├── PayloadTooLarge    an upload over the size limit
     │   └── UnsupportedType    an upload of a file type no parser handles
@@ -43,6 +44,28 @@ class NotFound(NexodError):
 
 class Conflict(NexodError):
     """The request conflicts with the current state of a resource."""
+
+
+class IdTaken(Conflict):
+    """A create names an id that is already in use: HTTP 409, one body for every case.
+
+    Ids are global: assistants, threads and runs have one primary key across tenants, and
+    LangGraph checkpoints are keyed by the thread id alone. So an id another tenant holds
+    cannot be handed to this one, and scoping ids per tenant would mean translating every id
+    in every request, response and checkpoint. Instead, a create under a taken id answers
+    exactly what LangGraph Server answers for a duplicate id of the caller's own: 409 with
+    ``"<kind> '<id>' already exists"``, whether the holder is the caller's organisation or
+    another, whatever ``if_exists`` / ``if_not_exists`` asked for. The answer names no owner,
+    returns and changes nothing of the other tenant's resource, and reads the same row as a
+    free id does (no timing difference worth the name). The one bit it gives away, "this id
+    is in use", needs the id already: ids are UUIDs (122 random bits), so they cannot be
+    enumerated; every read of the id stays a 404.
+    """
+
+    def __init__(self, kind: str, ident: object) -> None:
+        super().__init__(f"{kind} '{ident}' already exists")
+        self.kind = kind
+        self.ident = ident
 
 
 class InvalidInput(NexodError):

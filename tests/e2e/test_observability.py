@@ -20,8 +20,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.identity import ClerkDouble
 from tests.receiver import Received, Receiver
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 
 WINDOW = 6  # seconds of the error-count rule: short, so "resolved" comes quickly
 QUIET = 3  # seconds without failure before a run-failure alert resolves
@@ -139,6 +140,67 @@ def test_metrics_after_real_requests_and_runs(observed: Observed) -> None:
     assert {lab["state"] for lab, _ in after["nexod_queue_runs"]} == {"pending", "scheduled", "running"}
     assert value(after, "nexod_runs_in_flight") == 0
     # Labels stay low-cardinality: no ids anywhere.
+    for samples in after.values():
+        for lab, _ in samples:
+            assert not any(UUID_RE.search(v) for v in lab.values()), lab
+
+
+def test_model_calls_and_cache_layers_in_metrics(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A crew on the scripted model reports each model call (labels, tokens, cost agreeing with
+    the crew's own usage); L1 session and L3 response lookups are counted hit and miss."""
+    from tests.e2e.test_crews import CONFIG, ENV
+
+    clerk = ClerkDouble()
+    prices = {"scripted-1": [1000.0, 2000.0]}  # per million tokens: large, so cost is visible
+    env = {**ENV, **clerk.env(), "NEXOD_LLM_PRICES": json.dumps(prices)}
+    srv = Server(tmp_path, config=CONFIG, extra_env=env, redis_url=redis_server.url)
+    srv.start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            token = clerk.token("user_obs", "org_obs", "org:admin")
+            login = http.post("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+            assert login.status_code == 201, login.text
+            session = {"nexod_session": login.cookies["nexod_session"]}
+            http.cookies.clear()
+            before = metrics(srv.url)
+            kid = http.post("/crews/research/kickoff", json={"inputs": {"topic": "metrics"}},
+                            cookies=session).json()["kickoff_id"]
+            deadline = time.monotonic() + 30
+            while (done := http.get(f"/crews/research/status/{kid}", cookies=session).json())["status"] != "completed":
+                assert time.monotonic() < deadline and done["status"] == "running", done
+                time.sleep(0.1)
+            usage = done["result"]["usage"]
+            # L3: the same read twice (a miss, then a hit); L1: every request above resolved the
+            # session from Redis; after logout the cached copy is gone (a miss, then a 401).
+            assert http.get("/assistants/research", cookies=session).headers["x-cache"] == "miss"
+            assert http.get("/assistants/research", cookies=session).headers["x-cache"] == "hit"
+            assert http.delete("/auth/sessions", cookies=session).status_code == 204
+            assert http.get("/assistants/research", cookies=session).status_code == 401
+            after = metrics(srv.url)
+    finally:
+        srv.stop()
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    model = {"provider": "scriptedchatmodel", "model": "scripted-1"}
+    calls = sum(int(u["calls"]) for u in usage.values())
+    inp = sum(int(u["input_tokens"]) for u in usage.values())
+    out = sum(int(u["output_tokens"]) for u in usage.values())
+    assert calls >= 3 and inp > 0 and out > 0
+    assert grew("nexod_model_call_duration_seconds_count", **model, outcome="ok") == calls
+    assert grew("nexod_model_call_duration_seconds_count", outcome="error") == 0
+    assert 0 < grew("nexod_model_call_duration_seconds_sum", **model) < 30
+    assert grew("nexod_model_tokens_total", **model, kind="input") == inp
+    assert grew("nexod_model_tokens_total", **model, kind="output") == out
+    cost = grew("nexod_model_cost_usd_total", **model)
+    assert cost == pytest.approx((inp * 1000 + out * 2000) / 1e6)
+    assert cost == pytest.approx(sum(float(u["cost"]) for u in usage.values()))
+    cache = "nexod_cache_requests_total"
+    assert grew(cache, layer="api_responses", result="miss") >= 1
+    assert grew(cache, layer="api_responses", result="hit") >= 1
+    assert grew(cache, layer="sessions", result="hit") >= 4  # kickoff, status polls, two reads
+    assert grew(cache, layer="sessions", result="miss") >= 1  # the ended session
     for samples in after.values():
         for lab, _ in samples:
             assert not any(UUID_RE.search(v) for v in lab.values()), lab

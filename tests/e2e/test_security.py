@@ -6,7 +6,9 @@ A real `nexod serve` in clerk mode; tokens are signed with an RSA key made here.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -170,6 +172,10 @@ async def _tenant_probe(base: str, clerk: ClerkDouble) -> None:
         assert (await c.put(f"/assistants/{aid}/permissions", json={"user_id": "user_a2", "permissions": ["run"]},
                             headers=a)).status_code == 200
         default_a = (await c.get("/assistants/steps", headers=a)).json()["assistant_id"]
+        doc = (await c.post("/knowledge/documents", headers=a, json={
+            "source": "a-plans.md", "text": "tenant a only: the merger closes in spring."})).json()
+        assert (await c.post("/knowledge/documents", headers=b, json={
+            "source": "b-notes.md", "text": "Tenant b notes about the merger timeline."})).status_code == 201
 
         must_404 = [
             ("GET", f"/assistants/{aid}", None), ("PATCH", f"/assistants/{aid}", {"name": "x"}),
@@ -192,6 +198,8 @@ async def _tenant_probe(base: str, clerk: ClerkDouble) -> None:
             ("POST", "/runs", {"assistant_id": aid, "input": {}}),
             ("DELETE", f"/auth/keys/{key['key_id']}", None),
             ("GET", "/store/items?namespace=docs.a&key=k1", None),
+            ("GET", f"/knowledge/documents/{doc['document_id']}", None),
+            ("DELETE", f"/knowledge/documents/{doc['document_id']}", None),
         ]
         for method, path, body in must_404:
             r = await c.request(method, path, json=body, headers=b)
@@ -203,10 +211,14 @@ async def _tenant_probe(base: str, clerk: ClerkDouble) -> None:
             await c.post("/store/items/search", json={"namespace_prefix": ["docs"]}, headers=b),
             await c.post("/store/namespaces", json={}, headers=b),
             await c.get("/auth/keys", headers=b),
+            await c.get("/knowledge/documents", headers=b),
+            await c.post("/knowledge/search", json={"query": "tenant merger spring"}, headers=b),
+            await c.post("/knowledge/search", json={"query": "tenant merger", "mode": "keyword"}, headers=b),
         ]
         for r in listed:
             assert r.status_code == 200, r.text
-            for secret in (aid, tid, "tenant a only", "secret-agent", key["key_id"], '"a"'):
+            for secret in (aid, tid, "tenant a only", "secret-agent", key["key_id"], '"a"', "a-plans",
+                           doc["document_id"]):
                 assert secret not in r.text, (r.request.url, r.text)
         # b's own defaults: one per graph of the test config
         defaults = len(json.loads(TEST_GRAPHS.read_text())["graphs"])
@@ -249,8 +261,59 @@ async def test_tenants_see_nothing_of_each_other_on_postgres(
         srv.start()
         try:
             await _tenant_probe(srv.url, clerk)
+            async with httpx.AsyncClient(base_url=srv.url, timeout=60) as c:
+                await _taken_id_probe(c, clerk)
         finally:
             srv.stop()
+
+
+async def test_create_under_a_taken_id_is_one_answer_whoever_holds_it(
+    clerk: ClerkDouble, http: httpx.AsyncClient
+) -> None:
+    """Ids are global: a create under another tenant's id answers exactly as a duplicate of
+    one's own does (409, same body), returns and changes nothing of it, on every create path."""
+    await _taken_id_probe(http, clerk)
+
+
+async def _taken_id_probe(http: httpx.AsyncClient, clerk: ClerkDouble) -> None:
+    a = bearer(clerk, "user_ida", f"org_{uuid.uuid4().hex[:8]}")
+    b = bearer(clerk, "user_idb", f"org_{uuid.uuid4().hex[:8]}")
+    tid, aid = str(uuid.uuid4()), str(uuid.uuid4())
+    assert (await http.post("/threads", json={"thread_id": tid, "metadata": {"owner": "a"}}, headers=a)).status_code == 200
+    assert (await http.post("/assistants", json={"assistant_id": aid, "graph_id": "steps", "name": "a-only"},
+                            headers=a)).status_code == 200
+    own_thread = await http.post("/threads", json={"thread_id": tid}, headers=a)
+    own_assistant = await http.post("/assistants", json={"assistant_id": aid, "graph_id": "steps"}, headers=a)
+    assert own_thread.status_code == own_assistant.status_code == 409
+    assert (await http.post("/threads", json={"thread_id": tid, "if_exists": "do_nothing"},
+                            headers=a)).json()["metadata"] == {"owner": "a"}
+    probes = [
+        ("/threads", {"thread_id": tid}, own_thread),
+        ("/threads", {"thread_id": tid, "if_exists": "do_nothing"}, own_thread),
+        ("/threads", {"thread_id": tid, "metadata": {"owner": "b"}, "graph_id": "steps"}, own_thread),
+        ("/assistants", {"assistant_id": aid, "graph_id": "steps"}, own_assistant),
+        ("/assistants", {"assistant_id": aid, "graph_id": "steps", "if_exists": "do_nothing"}, own_assistant),
+        (f"/threads/{tid}/runs", {"assistant_id": "steps", "input": {}, "if_not_exists": "create"}, own_thread),
+        (f"/threads/{tid}/runs/wait", {"assistant_id": "steps", "input": {}, "if_not_exists": "create"}, own_thread),
+        (f"/threads/{tid}/runs/stream", {"assistant_id": "steps", "input": {}, "if_not_exists": "create"}, own_thread),
+    ]
+    for path, body, own in probes:
+        r = await http.post(path, json=body, headers=b)
+        assert (r.status_code, r.json()) == (own.status_code, own.json()), (path, body, r.text)
+        assert "org_" not in r.text and "a-only" not in r.text and "owner" not in r.text
+    # Nothing of A's changed, nothing was written for B, and reads stay 404 for B.
+    thread = (await http.get(f"/threads/{tid}", headers=a)).json()
+    assert thread["metadata"] == {"owner": "a"} and thread["status"] == "idle"
+    assert (await http.get(f"/threads/{tid}/runs", headers=a)).json() == []
+    assert (await http.get(f"/assistants/{aid}", headers=a)).json()["name"] == "a-only"
+    assert (await http.post("/threads/count", json={}, headers=b)).json() == 0
+    assert (await http.get(f"/threads/{tid}", headers=b)).status_code == 404
+    assert (await http.get(f"/assistants/{aid}", headers=b)).status_code == 404
+    # A free id is created for B as asked.
+    free = str(uuid.uuid4())
+    r = await http.post(f"/threads/{free}/runs/wait", json={"assistant_id": "steps", "input": {},
+                                                          "if_not_exists": "create"}, headers=b)
+    assert r.status_code == 200, r.text
 
 
 # --- permissions ----------------------------------------------------------------------------
@@ -289,6 +352,47 @@ async def test_per_assistant_permissions(clerk: ClerkDouble, http: httpx.AsyncCl
     assert r.status_code == 200, r.text
     grants = (await http.get(f"/assistants/{aid}/permissions", headers=bob)).json()
     assert grants == {"run": ["user_alice"], "approve": ["user_carol"]}
+
+
+async def test_bulk_cancel_and_cancel_on_disconnect_need_run_on_the_assistant(
+    clerk: ClerkDouble, http: httpx.AsyncClient
+) -> None:
+    org = f"org_{uuid.uuid4().hex[:8]}"
+    admin = bearer(clerk, "user_cadm", org, "org:admin")
+    alice = bearer(clerk, "user_calice", org, "org:member")
+    bob = bearer(clerk, "user_cbob", org, "org:member")
+    viewer = bearer(clerk, "user_cview", org, "org:viewer")
+    aid = (await http.post("/assistants", json={"graph_id": "steps"}, headers=admin)).json()["assistant_id"]
+    grant = {"user_id": "user_calice", "permissions": ["run"]}
+    assert (await http.put(f"/assistants/{aid}/permissions", json=grant, headers=admin)).status_code == 200
+    tid = (await http.post("/threads", json={}, headers=alice)).json()["thread_id"]
+    run = (await http.post(f"/threads/{tid}/runs", headers=alice, json={
+        "assistant_id": aid, "input": {}, "config": {"configurable": {"delay": 0.6}}})).json()
+    rid = run["run_id"]
+
+    async def status() -> str:
+        return str((await http.get(f"/threads/{tid}/runs/{rid}", headers=viewer)).json()["status"])
+
+    # By ids: a run bob may not cancel is a 403, as the single cancel is; by status: left alone.
+    r = await http.post("/runs/cancel", json={"thread_id": tid, "run_ids": [rid]}, headers=bob)
+    assert r.status_code == 403 and "run" in r.json()["detail"]
+    assert (await http.post(f"/threads/{tid}/runs/{rid}/cancel", headers=bob)).status_code == 403
+    assert (await http.post("/runs/cancel", json={"status": "all"}, headers=bob)).status_code == 204
+    # Hanging up cannot cancel for a caller who may only read: refused up front.
+    for path in (f"/threads/{tid}/runs/{rid}/join", f"/threads/{tid}/runs/{rid}/stream"):
+        r = await http.get(path, params={"cancel_on_disconnect": "true"}, headers=viewer)
+        assert r.status_code == 403 and "cancel_on_disconnect" in r.json()["detail"], r.text
+        r = await http.get(path, params={"cancel_on_disconnect": "true"}, headers=bob)
+        assert r.status_code == 403
+    await asyncio.sleep(0.3)
+    assert await status() in ("pending", "running")
+    # Alice may: a bulk cancel by status reaches her run.
+    assert (await http.post("/runs/cancel", json={"status": "all"}, headers=alice)).status_code == 204
+    for _ in range(100):
+        if await status() == "interrupted":
+            break
+        await asyncio.sleep(0.1)
+    assert await status() == "interrupted"
 
 
 # --- keys and sessions ----------------------------------------------------------------------
@@ -466,6 +570,107 @@ async def test_clerk_cookie_opens_a_session_but_a_session_does_not(
     http.cookies.clear()
     again = await http.post("/auth/sessions", cookies={"nexod_session": session})
     assert again.status_code == 401
+
+
+def _db(srv: Server, name: str = "nexod.db") -> Path:
+    return next(srv.data_dir.rglob(name))
+
+
+def _rows(db: Path, table: str, where: str, *args: str) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()[0])
+
+
+def test_expired_sessions_are_swept(clerk: ClerkDouble, tmp_path: Path) -> None:
+    srv = Server(tmp_path, extra_env={**clerk.env(), "NEXOD_SWEEP_INTERVAL": "0.3"})
+    srv.start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            live = c.post("/auth/sessions", headers=bearer(clerk, "user_sw", "org_sw")).cookies["nexod_session"]
+            SECRETS.append(live)
+            c.cookies.clear()
+            db = _db(srv)
+            old = "2000-01-01 00:00:00.000000"
+            with sqlite3.connect(db, timeout=30) as conn:
+                conn.execute(
+                    "INSERT INTO browser_sessions (digest, org_id, subject, credential, principal, created_at,"
+                    " expires_at, ended_at) VALUES (?, 'org_sw', 'user_old', NULL, '{}', ?, ?, NULL)",
+                    ("0" * 64, old, old))
+            deadline = time.monotonic() + 15
+            while _rows(db, "browser_sessions", "digest = ?", "0" * 64):
+                assert time.monotonic() < deadline, "the expired session row was never deleted"
+                time.sleep(0.2)
+            # The live session stays, and still works.
+            assert _rows(db, "browser_sessions", "org_id = 'org_sw'") == 1
+            assert c.get("/auth/me", cookies={"nexod_session": live}).json()["subject"] == "user_sw"
+    finally:
+        srv.stop()
+
+
+async def test_org_deleted_webhook_bars_and_purges_the_org(
+    clerk: ClerkDouble, http: httpx.AsyncClient, secure_server: Server
+) -> None:
+    gone, kept = f"org_{uuid.uuid4().hex[:8]}", f"org_{uuid.uuid4().hex[:8]}"
+    admin, member = bearer(clerk, "user_dadm", gone), bearer(clerk, "user_dmem", gone, "org:member")
+    other = bearer(clerk, "user_kept", kept)
+    for kind, who, role in (("created", "user_dmem", "org:member"), ("created", "user_dadm", "org:admin")):
+        body, headers = clerk.webhook(membership_event(kind, gone, who, role))
+        assert (await http.post("/webhooks/clerk", content=body, headers=headers)).status_code == 200
+    aid = (await http.post("/assistants", json={"graph_id": "steps", "name": "doomed"}, headers=admin)).json()["assistant_id"]
+    await http.put(f"/assistants/{aid}/permissions", json={"user_id": "user_dmem", "permissions": ["run"]}, headers=admin)
+    tid = (await http.post("/threads", json={}, headers=admin)).json()["thread_id"]
+    assert (await http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": aid, "input": {}},
+                            headers=member)).status_code == 200
+    long_tid = (await http.post("/threads", json={}, headers=admin)).json()["thread_id"]
+    await http.post(f"/threads/{long_tid}/runs", headers=admin, json={
+        "assistant_id": aid, "input": {}, "config": {"configurable": {"delay": 5}}})
+    item = {"namespace": ["docs"], "key": "k", "value": {"text": "doomed"}}
+    assert (await http.put("/store/items", json=item, headers=admin)).status_code == 204
+    key = (await http.post("/auth/keys", json={"name": "doomed"}, headers=admin)).json()["key"]
+    SECRETS.append(key)
+    session = (await http.post("/auth/sessions", headers=admin)).cookies["nexod_session"]
+    SECRETS.append(session)
+    http.cookies.clear()
+    kept_tid = (await http.post("/threads", json={}, headers=other)).json()["thread_id"]
+    for who, text in ((admin, "doomed plans"), (other, "kept plans")):
+        r = await http.post("/knowledge/documents", json={"source": "plans.md", "text": text}, headers=who)
+        assert r.status_code == 201, r.text
+    assert (await http.put("/store/items", json=item, headers=other)).status_code == 204
+    # The local (operator) organisation cannot be deleted: a 422, nothing changes.
+    local, local_headers = clerk.webhook({"type": "organization.deleted", "data": {"id": "local"}})
+    r = await http.post("/webhooks/clerk", content=local, headers=local_headers)
+    assert r.status_code == 422, r.text
+
+    event = {"type": "organization.deleted", "object": "event", "data": {"id": gone, "deleted": True}}
+    body, headers = clerk.webhook(event)
+    r = await http.post("/webhooks/clerk", content=body, headers=headers)
+    assert r.status_code == 200 and r.json() == {"ok": True, "duplicate": False}
+    # Every credential of the organisation is refused at once, and it is never re-created.
+    for creds, cookies in ((admin, None), (member, None), ({"x-api-key": key}, None),
+                           ({}, {"nexod_session": session})):
+        r = await http.post("/threads/search", json={}, headers=creds, cookies=cookies)
+        assert r.status_code == 401, (creds.keys(), r.text)
+        http.cookies.clear()
+    assert "deleted" in (await http.get("/auth/me", headers=admin)).json()["detail"]
+    # Its data is gone, its threads' checkpoints too; the other tenant keeps everything.
+    db, cps = _db(secure_server), _db(secure_server, "checkpoints.db")
+    for table in ("assistants", "assistant_versions", "assistant_permissions", "threads", "agent_sessions",
+                  "agent_logs", "store_items", "api_keys", "browser_sessions", "memberships", "crons",
+                  "kb_documents", "vector_metadata"):
+        assert _rows(db, table, "org_id = ?", gone) == 0, table
+    for t in (tid, long_tid):
+        assert _rows(cps, "checkpoints", "thread_id = ?", t) == 0
+    assert _rows(db, "organizations", "org_id = ? AND deleted_at IS NOT NULL", gone) == 1
+    assert (await http.get(f"/threads/{kept_tid}", headers=other)).status_code == 200
+    assert (await http.get("/store/items?namespace=docs&key=k", headers=other)).json()["value"] == item["value"]
+    hits = (await http.post("/knowledge/search", json={"query": "plans"}, headers=other)).json()["hits"]
+    assert [h["text"] for h in hits] == ["kept plans"]
+    # Idempotent: the same delivery is a duplicate, a new one for the same org changes nothing.
+    assert (await http.post("/webhooks/clerk", content=body, headers=headers)).json()["duplicate"] is True
+    again, again_headers = clerk.webhook(event)
+    assert (await http.post("/webhooks/clerk", content=again, headers=again_headers)).status_code == 200
+    assert _rows(db, "organizations", "org_id = ?", gone) == 1
+    assert (await http.get("/auth/me", headers=admin)).status_code == 401
 
 
 # --- crews and platform endpoints -------------------------------------------------------------

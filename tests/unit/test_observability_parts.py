@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from langchain_core.runnables import RunnableConfig
 
 from nexod.errors import ConfigError
+from nexod.llm.base import price
 from nexod.observability.alerts.gchat import thread_url
+from nexod.observability.base import Metrics
 from nexod.observability.db import statement_op
+from nexod.observability.models import ModelCallTimer
 from nexod.observability.prometheus import Snapshot
 from nexod.observability.rules import LatencyRule, RunFailedRule
 from nexod.observability.sentry import scrub_text
 from nexod.observability.slo import History, quantile
 from nexod.settings import load_settings
+from tests.graphs.scripted import ScriptedChatModel
 
 INF = float("inf")
 
@@ -114,3 +121,39 @@ def test_helper_api_for_models_vectors_and_caches() -> None:
     window = m.snapshot()["buckets"]["vector"]
     assert window[-1] == (INF, 1.0)
     NullMetrics().model_call(provider="x", model="y", seconds=1)  # metrics off: a no-op
+
+
+class _Recorded(Metrics):
+    """Keeps every model call it is told about."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def model_call(self, **kw: object) -> None:  # type: ignore[override]
+        self.calls.append(kw)
+
+
+class _Broken(ScriptedChatModel):
+    def reply(self, messages: list[Any]) -> str:
+        raise RuntimeError("upstream down")
+
+
+async def test_model_call_timer_on_every_call_path() -> None:
+    rec = _Recorded()
+    timer = ModelCallTimer(rec, lambda m, i, o: price({"scripted-1": (1.0, 2.0)}, m, i, o))
+    cfg: RunnableConfig = {"callbacks": [timer]}
+    model = ScriptedChatModel()
+    model.invoke("hello there", cfg)
+    await model.ainvoke("hello there", cfg)
+    list(model.stream("hello there", cfg))
+    [c async for c in model.astream("hello there", cfg)]
+    assert len(rec.calls) == 4
+    for call in rec.calls:
+        assert call["provider"] == "scriptedchatmodel" and call["model"] == "scripted-1"
+        assert call["ok"] is True and 0 <= float(call["seconds"]) < 5  # type: ignore[arg-type]
+        assert call["input_tokens"] == 2 and int(call["output_tokens"]) > 0  # type: ignore[call-overload]
+        assert call["cost_usd"] == pytest.approx((2 * 1.0 + int(call["output_tokens"]) * 2.0) / 1e6)  # type: ignore[call-overload]
+    with pytest.raises(RuntimeError):
+        await _Broken().ainvoke("x", cfg)
+    assert rec.calls[-1]["ok"] is False and rec.calls[-1]["input_tokens"] == 0
+    assert len(rec.calls) == 5

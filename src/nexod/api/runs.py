@@ -25,7 +25,7 @@ from nexod.api.sse import keepalive_json, sse_response
 from nexod.auth.base import Principal
 from nexod.core import Core
 from nexod.db.models import AgentSession
-from nexod.errors import InvalidInput
+from nexod.errors import Forbidden, InvalidInput
 from nexod.events.base import Event
 from nexod.runs.service import run_dict
 from nexod.runs.streaming import STREAM_MODES
@@ -120,6 +120,17 @@ async def authorize_on_run(core: Core, who: Principal, thread_id: str | None, ru
     """404 for another tenant's run; 403 unless the caller may run its assistant."""
     run = await core.runs.get(who.org_id, thread_id, run_id)
     await core.auth.permissions.require_on(who, "run", run.assistant_id, f"cancel or delete run {run_id}")
+
+
+async def _may_cancel_on_disconnect(core: Core, who: Principal, run: AgentSession) -> None:
+    """Joining with ``cancel_on_disconnect=true`` cancels the run when the caller goes away,
+    so it needs what a cancel needs (``run`` on the run's assistant): a read-only caller is
+    refused up front (403) rather than being handed a way to cancel by hanging up."""
+    try:
+        await core.auth.permissions.require_on(who, "run", run.assistant_id, "cancel a run")
+    except Forbidden:
+        raise Forbidden("run", f"cancel run {run.run_id} on disconnect; join it without "
+                               "cancel_on_disconnect=true to follow it read-only") from None
 
 
 def _background_only(body: RunCreate, where: str = "") -> None:
@@ -219,20 +230,25 @@ async def delete(
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join", summary="Wait for a run and return its output", dependencies=[READ])
 async def join(
-    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, cancel_on_disconnect: bool = False
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, who: PrincipalDep,
+    cancel_on_disconnect: bool = False,
 ) -> Response:
     run = await core.runs.get(org, thread_id, run_id)
+    if cancel_on_disconnect:
+        await _may_cancel_on_disconnect(core, who, run)
     return _wait_run(core, org, run, stateless=False, on_disconnect="cancel" if cancel_on_disconnect else "continue")
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", summary="Join a run's event stream (SSE)", dependencies=[READ])
 async def join_stream(
-    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep,
+    thread_id: ThreadId, run_id: RunId, core: CoreDep, org: OrgDep, who: PrincipalDep,
     cancel_on_disconnect: bool = False,
     stream_mode: list[str] | None = Query(None),
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     run = await core.runs.get(org, thread_id, run_id)
+    if cancel_on_disconnect:
+        await _may_cancel_on_disconnect(core, who, run)
     after = parse_last_event_id(last_event_id)
     wanted = _wanted_modes(stream_mode)
 
@@ -307,11 +323,28 @@ async def batch(
 
 @router.post("/runs/cancel", status_code=204, summary="Cancel runs by id or by status", dependencies=[RUN])
 async def cancel_many(
-    body: CancelMany, core: CoreDep, org: OrgDep, action: Literal["interrupt", "rollback"] = "interrupt"
+    body: CancelMany, core: CoreDep, org: OrgDep, who: PrincipalDep,
+    action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
+    """Each run is checked as the single cancel checks it: ``run`` on its assistant.
+
+    By ``run_ids``: all or nothing, a run the caller may not cancel is a 403 and none is
+    cancelled (ids of other tenants' or unknown runs are ignored, as before). By ``status``:
+    only the runs the caller may cancel are, the others are left alone.
+    """
     if (body.run_ids is None) == (body.status is None):
         raise InvalidInput("send either run_ids (with thread_id) or status, not both", field="status")
-    await core.runs.cancel_many(org, thread_id=body.thread_id, run_ids=body.run_ids, status=body.status, action=action)
+    targets = await core.runs.find_many(org, thread_id=body.thread_id, run_ids=body.run_ids, status=body.status)
+    allowed: list[str] = []
+    for run_id, assistant_id in targets:
+        try:
+            await core.auth.permissions.require_on(who, "run", assistant_id, f"cancel run {run_id}")
+        except Forbidden:
+            if body.run_ids is not None:
+                raise
+            continue
+        allowed.append(run_id)
+    await core.runs.cancel_ids(org, allowed, action)
     return Response(status_code=204)
 
 

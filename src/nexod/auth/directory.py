@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,9 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nexod.auth.base import Role, parse_role
 from nexod.cache.base import Caches
 from nexod.db.models import Membership, Organization, User
+from nexod.errors import Unauthenticated
 from nexod.serde import utcnow
 
 ROLE_TTL = 60.0
+RECHECK = 5.0
+"""Seconds a process trusts that an organisation it has seen is not deleted: a deletion bars
+the organisation's callers at once in the process that received it, within this elsewhere."""
 
 
 def role_key(org_id: str, user_id: str) -> str:
@@ -23,36 +28,49 @@ def role_key(org_id: str, user_id: str) -> str:
 
 
 class Directory:
-    """Reads and writes the identity tables; ``ensure_org`` is called once per org per process."""
+    """Reads and writes the identity tables; ``ensure_org`` runs on every request (it reads
+    the organisation's row at most every RECHECK seconds per process)."""
 
     def __init__(self, db: async_sessionmaker[AsyncSession], caches: Caches,
                  on_new_org: Callable[[str], Awaitable[None]]) -> None:
         self._db = db
         self._caches = caches
         self._on_new_org = on_new_org
-        self._known: set[str] = set()
+        self._known: dict[str, float] = {}  # org id → when it was last seen alive
 
     async def ensure_org(self, org_id: str, name: str | None = None) -> None:
-        """Make sure the organisation exists, with its default assistants (idempotent)."""
-        if org_id in self._known:
+        """Make sure the organisation exists, with its default assistants (idempotent);
+        Unauthenticated once it was deleted (its tombstone stays, so it is never re-created)."""
+        now = time.monotonic()
+        seen = self._known.get(org_id)
+        if seen is not None and now - seen < RECHECK:
             return
         async with self._db() as s:
-            if await s.get(Organization, org_id) is None:
-                now = utcnow()
+            row = await s.get(Organization, org_id)
+            if row is not None and row.deleted_at is not None:
+                self._known.pop(org_id, None)
+                raise Unauthenticated("the organisation was deleted")
+            if row is None:
+                stamp = utcnow()
                 s.add(Organization(org_id=org_id, name=name or org_id, slug=None,
-                                   created_at=now, updated_at=now))
+                                   created_at=stamp, updated_at=stamp))
                 try:
                     await s.commit()
                 except IntegrityError:
                     await s.rollback()  # created concurrently: fine
-        await self._on_new_org(org_id)
-        self._known.add(org_id)
+        if seen is None:
+            await self._on_new_org(org_id)
+        self._known[org_id] = now
+
+    def forget_org(self, org_id: str) -> None:
+        """This process stops trusting the organisation (it was just deleted)."""
+        self._known.pop(org_id, None)
 
     async def role_of(self, org_id: str, user_id: str) -> Role | None:
         """The user's mirrored role in the organisation, None when not mirrored (cached for
         ROLE_TTL seconds; webhooks that change it drop the cached copy)."""
         key = role_key(org_id, user_id)
-        cached = await self._caches.get(key)
+        cached = await self._caches.get(key, layer="roles")
         if isinstance(cached, dict):
             role = cached.get("role")
         else:
@@ -126,7 +144,18 @@ class Directory:
         return orgs
 
     @staticmethod
-    async def remove_org(s: AsyncSession, org_id: str) -> None:
-        """Delete an organisation's identity rows (its agents' data stays until purged)."""
+    async def tombstone(s: AsyncSession, org_id: str) -> list[str]:
+        """Mark an organisation deleted (idempotent) and drop its memberships; returns the
+        users who were members. Its other data is purged after the commit
+        (:class:`nexod.resources.tenants.TenantPurge`)."""
+        now = utcnow()
+        row = await s.get(Organization, org_id)
+        if row is None:
+            s.add(Organization(org_id=org_id, name=org_id, slug=None, created_at=now,
+                               updated_at=now, deleted_at=now))
+        elif row.deleted_at is None:
+            row.deleted_at, row.updated_at = now, now
+        users = list(await s.scalars(select(Membership.user_id).where(Membership.org_id == org_id)))
         await s.execute(delete(Membership).where(Membership.org_id == org_id))
-        await s.execute(delete(Organization).where(Organization.org_id == org_id))
+        await s.flush()
+        return users

@@ -131,7 +131,7 @@ class ApiKeys:
         if not secret.startswith(PREFIX) or len(secret) > 128:
             raise Unauthenticated("not a Nexod API key")
         d = digest(secret)
-        cached = await self._caches.get(cache_key(d)) if self._caches.shared else None
+        cached = await self._caches.get(cache_key(d), layer="api_keys") if self._caches.shared else None
         if isinstance(cached, dict) and _still_valid(cached.get("expires_at")) \
                 and await self._watermark.trusts(cached.get("cached_at")):
             return Principal.from_dict(cached["principal"])

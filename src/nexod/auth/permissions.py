@@ -21,7 +21,8 @@ from nexod.serde import utcnow
 GRANTS_TTL = 60.0
 
 
-def _cache_key(assistant_id: str) -> str:
+def grants_key(assistant_id: str) -> str:
+    """Where an assistant's grants are cached (L1)."""
     return f"nexod:l1:grants:{assistant_id}"
 
 
@@ -40,7 +41,7 @@ class Permissions:
 
     async def grants(self, assistant_id: str) -> dict[str, list[str]]:
         """``{permission: [user ids]}`` for one assistant (cached, dropped on change)."""
-        cached = await self._caches.get(_cache_key(assistant_id))
+        cached = await self._caches.get(grants_key(assistant_id), layer="grants")
         if isinstance(cached, dict):
             return cached
         async with self._db() as s:
@@ -51,7 +52,7 @@ class Permissions:
         out: dict[str, list[str]] = {}
         for perm, user in rows:
             out.setdefault(perm, []).append(user)
-        await self._caches.set(_cache_key(assistant_id), out, GRANTS_TTL)
+        await self._caches.set(grants_key(assistant_id), out, GRANTS_TTL)
         return out
 
     async def require_on(self, who: Principal, permission: Permission, assistant_id: str, what: str) -> None:
@@ -100,4 +101,4 @@ class Permissions:
 
     async def forget(self, assistant_id: str) -> None:
         """Drop the cached grants of an assistant."""
-        await self._caches.delete(_cache_key(assistant_id))
+        await self._caches.delete(grants_key(assistant_id))

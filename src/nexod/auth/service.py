@@ -23,7 +23,8 @@ class Auth:
     """Authenticator (chosen by ``NEXOD_AUTH``), keys, sessions, permissions, directory, webhooks."""
 
     def __init__(self, settings: Settings, db: async_sessionmaker[AsyncSession], caches: Caches,
-                 on_new_org: Callable[[str], Awaitable[None]]) -> None:
+                 on_new_org: Callable[[str], Awaitable[None]],
+                 on_org_deleted: Callable[[str], Awaitable[object]] | None = None) -> None:
         self.mode = settings.auth
         self.watermark = Watermark(db)
         self.keys = ApiKeys(db, caches, self.watermark)
@@ -31,7 +32,8 @@ class Auth:
         self.permissions = Permissions(db, caches)
         self.directory = Directory(db, caches, on_new_org)
         secret = settings.clerk_webhook_secret.get_secret_value() if settings.clerk_webhook_secret else None
-        self.webhooks = ClerkWebhooks(db, secret, self.directory, self.permissions, self.sessions)
+        self.webhooks = ClerkWebhooks(db, secret, self.directory, self.permissions, self.sessions,
+                                     on_org_deleted)
         self.authenticator = self._authenticator(settings)
 
     def _authenticator(self, settings: Settings) -> Authenticator:

@@ -57,7 +57,7 @@ class Sessions:
     async def resolve(self, token: str) -> Principal:
         """The principal of a live session; Unauthenticated once it ended or expired."""
         d = digest(token)
-        cached = await self._caches.get(cache_key(d)) if self._caches.shared else None
+        cached = await self._caches.get(cache_key(d), layer="sessions") if self._caches.shared else None
         if isinstance(cached, dict) and await self._watermark.trusts(cached.get("cached_at")):
             return Principal.from_dict(cached["principal"])
         async with self._db() as s:

@@ -8,7 +8,7 @@ the changes it makes, so a redelivery is a no-op and a failed one leaves nothing
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -22,6 +22,7 @@ from nexod.auth.sessions import Sessions
 from nexod.db.models import WebhookDelivery
 from nexod.errors import InvalidInput, NexodError
 from nexod.serde import utcnow
+from nexod.settings import LOCAL_ORG
 
 log = logging.getLogger("nexod.auth")
 
@@ -34,8 +35,10 @@ class ClerkWebhooks:
     """Verifies and applies ``user.*``, ``organization.*`` and ``organizationMembership.*``."""
 
     def __init__(self, db: async_sessionmaker[AsyncSession], secret: str | None, directory: Directory,
-                 permissions: Permissions, sessions: Sessions) -> None:
+                 permissions: Permissions, sessions: Sessions,
+                 on_org_deleted: Callable[[str], Awaitable[object]] | None = None) -> None:
         self._db = db
+        self._on_org_deleted = on_org_deleted
         self._webhook = Webhook(secret) if secret else None
         self._directory = directory
         self._permissions = permissions
@@ -74,6 +77,8 @@ class ClerkWebhooks:
             except (KeyError, TypeError, ValueError) as exc:
                 raise InvalidInput(f"malformed {kind} event: {exc!r}", field="data") from None
             await s.commit()
+        if kind == "organization.deleted":
+            await self._org_deleted(str(data["id"]))
         for org_id, user_id, end_sessions, drop_grants in after:
             if end_sessions:  # a role changed or the user left: log in again
                 await self._sessions.end_where(org_id if org_id != "*" else None, subject=user_id)
@@ -83,6 +88,19 @@ class ClerkWebhooks:
                 await self._permissions.remove_user(org_id, user_id)
         log.info("clerk_webhook_applied", extra={"type": kind})
         return True
+
+    async def _org_deleted(self, org_id: str) -> None:
+        """The tombstone is committed (the organisation's callers are refused): end its
+        sessions here at once, then purge its data. A purge that fails here is finished by
+        the janitor's next sweep, so the delivery still succeeds."""
+        self._directory.forget_org(org_id)
+        await self._sessions.end_where(org_id)
+        if self._on_org_deleted is None:
+            return
+        try:
+            await self._on_org_deleted(org_id)
+        except Exception:
+            log.exception("org_purge_failed", extra={"org_id": org_id})
 
     async def _apply(self, s: AsyncSession, kind: str, data: dict[str, Any]) -> list[tuple[str, str, bool, bool]]:
         d = self._directory
@@ -95,7 +113,11 @@ class ClerkWebhooks:
         elif kind in ("organization.created", "organization.updated"):
             await d.upsert_org(s, data)
         elif kind == "organization.deleted":
-            await d.remove_org(s, str(data["id"]))
+            org = str(data["id"])
+            if org == LOCAL_ORG:
+                raise ValueError("the local (operator) organisation cannot be deleted by a webhook")
+            users = await d.tombstone(s, org)
+            return [(org, user, False, False) for user in users]  # cached roles go
         elif kind in ("organizationMembership.created", "organizationMembership.updated"):
             org = await d.upsert_org(s, data["organization"])
             user = await d.upsert_user(s, data["public_user_data"])

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from cashews import Cache
 from cashews.exceptions import CacheBackendInteractionError
 
+from nexod.observability.base import Metrics, NullMetrics
+
 log = logging.getLogger("nexod.cache")
 
 T = TypeVar("T")
@@ -29,10 +31,12 @@ _ERRORS = (CacheBackendInteractionError, OSError, asyncio.TimeoutError, Connecti
 
 
 class Caches:
-    """Get, set, delete, count and single-flight over one backend, with hit/miss counters."""
+    """Get, set, delete, count and single-flight over one backend, with hit/miss counters
+    (and ``nexod_cache_requests_total{layer, result}`` for lookups that name their layer)."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, metrics: Metrics | None = None) -> None:
         self.backend = "redis" if redis_url else "memory"
+        self._metrics = metrics or NullMetrics()
         self._cache = Cache()
         if redis_url:
             self._cache.setup(
@@ -85,13 +89,16 @@ class Caches:
             self._failed(op)
             return default
 
-    async def get(self, key: str) -> Any:
-        """The value, or None on a miss (or when the backend is away)."""
+    async def get(self, key: str, *, layer: str | None = None) -> Any:
+        """The value, or None on a miss (or when the backend is away). ``layer`` (sessions,
+        api_keys, api_responses…) labels the lookup in the metrics."""
         value = await self._call("get", lambda: self._cache.get(key), None)
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
+        if layer is not None:
+            self._metrics.cache_lookup(layer=layer, hit=value is not None)
         return value
 
     async def peek(self, key: str) -> Any:
@@ -158,9 +165,9 @@ class Caches:
 
 
 @asynccontextmanager
-async def open_caches(redis_url: str | None) -> AsyncIterator[Caches]:
+async def open_caches(redis_url: str | None, metrics: Metrics | None = None) -> AsyncIterator[Caches]:
     """The cache for these settings, closed on exit."""
-    caches = Caches(redis_url)
+    caches = Caches(redis_url, metrics)
     await caches.setup()
     try:
         yield caches

@@ -89,7 +89,7 @@ def cache_for(seconds: int = 60) -> Callable[[F], F]:
             if not caches.available:  # the cache is away: straight to the database
                 return await endpoint(*args, **kwargs)
             key = await _key(request, caches, int(version or 0))
-            stored = await caches.get(key)
+            stored = await caches.get(key, layer="api_responses")
             if isinstance(stored, dict):
                 return _thaw(stored, hit=True)
 

@@ -260,7 +260,11 @@ class Alert(Base):
 
 
 class Organization(Base):
-    """A tenant. Mirrors a Clerk organisation, or is made by `nexod keys create --org`."""
+    """A tenant. Mirrors a Clerk organisation, or is made by `nexod keys create --org`.
+
+    Deleting one (Clerk's ``organization.deleted``) leaves a tombstone: ``deleted_at`` bars
+    every caller of the organisation at once, its data is purged, then ``purged_at`` is set.
+    """
 
     __tablename__ = "organizations"
     org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -268,6 +272,8 @@ class Organization(Base):
     slug: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = _ts()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):
@@ -349,7 +355,10 @@ class BrowserSession(Base):
     expires_at: Mapped[datetime] = _ts()
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_browser_sessions_subject", "org_id", "subject"),)
+    __table_args__ = (
+        Index("ix_browser_sessions_subject", "org_id", "subject"),
+        Index("ix_browser_sessions_expires", "expires_at"),
+    )
 
 
 class WebhookDelivery(Base):

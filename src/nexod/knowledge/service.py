@@ -283,6 +283,18 @@ class KnowledgeBase:
         with self._timed("delete"):
             await self.store.delete(physical_namespace(org_id, doc.namespace), ids)
 
+    async def purge_org(self, org_id: str) -> int:
+        """Delete every document of ``org_id`` with its chunks and vectors; returns how many."""
+        async with self.db() as s:
+            ids = list((await s.scalars(
+                select(KbDocument.document_id).where(KbDocument.org_id == org_id))).all())
+        for document_id in ids:
+            try:
+                await self.delete_document(org_id, document_id)
+            except NotFound:  # deleted meanwhile
+                pass
+        return len(ids)
+
     # ---- search -----------------------------------------------------------------------------
 
     async def namespace_exists(self, org_id: str, namespace: str) -> bool:

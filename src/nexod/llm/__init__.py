@@ -9,7 +9,7 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from nexod.errors import ConfigError
-from nexod.llm.base import ChatModels, Usage, add_usage
+from nexod.llm.base import ChatModels, Usage, add_usage, price
 from nexod.settings import Settings
 
 __all__ = ["ChatModels", "ModelFactory", "Usage", "add_usage"]
@@ -71,9 +71,4 @@ class ModelFactory:
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         """Cost from ``NEXOD_LLM_PRICES`` (per million input / output tokens), else None."""
-        price = self._settings.llm_prices.get(model)
-        if price is None:
-            price = next((p for k, p in self._settings.llm_prices.items() if model.endswith(k)), None)
-        if price is None:
-            return None
-        return round((input_tokens * price[0] + output_tokens * price[1]) / 1_000_000, 8)
+        return price(self._settings.llm_prices, model, input_tokens, output_tokens)

@@ -12,6 +12,7 @@ A model spec is a ``scheme:name`` string, as everywhere in Nexod:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +30,19 @@ class ChatModels(Protocol):
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         """Cost in the price table's currency, or None when the model has no price."""
         ...
+
+
+def price(prices: Mapping[str, tuple[float, float]], model: str, input_tokens: int,
+          output_tokens: int) -> float | None:
+    """Cost from a price table (per million input / output tokens, ``NEXOD_LLM_PRICES``) by
+    model name, or by a suffix of it (``gpt-4o-mini`` prices ``openai/gpt-4o-mini``); None
+    when the model has no price."""
+    rate = prices.get(model)
+    if rate is None:
+        rate = next((p for k, p in prices.items() if model.endswith(k)), None)
+    if rate is None:
+        return None
+    return round((input_tokens * rate[0] + output_tokens * rate[1]) / 1_000_000, 8)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -107,6 +107,13 @@ class LocalChatModel(BaseChatModel):
     def model_name(self) -> str:
         """The file's name, shown in usage and metadata."""
         return Path(self.model_path).name
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        # The provider and model labels of traces and of ``nexod_model_call_*`` metrics.
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "local"
+        params["ls_model_name"] = self.model_name
+        return params
 
     def _server(self) -> Any:
         return load_server(Path(self.model_path), n_ctx=self.n_ctx, threads=self.threads)

@@ -7,6 +7,7 @@ Layout::
     http.py        ASGI middleware: request ids, HTTP latency by route template and status
     db.py          SQLAlchemy events: database query time
     nodes.py       LangChain callback: time per graph node
+    models.py      LangChain callback: every chat model call's latency, tokens and cost
     context.py     the request id context variable and its logging filter
     sentry.py      sentry-sdk set-up, sampling and scrubbing
     slo.py         windows over metric snapshots: quantiles, the SLO report

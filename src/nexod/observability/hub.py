@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from nexod.llm.base import price
 from nexod.observability.alerts.base import Notifier
 from nexod.observability.alerts.engine import AlertEngine
 from nexod.observability.alerts.gchat import GoogleChatNotifier
@@ -18,6 +19,7 @@ from nexod.observability.alerts.store import AlertStore
 from nexod.observability.alerts.webhook import LogNotifier, WebhookNotifier
 from nexod.observability.base import Metrics, NullMetrics, Outcome
 from nexod.observability.db import instrument_engine
+from nexod.observability.models import ModelCallTimer
 from nexod.observability.nodes import NodeTimer
 from nexod.observability.prometheus import PrometheusMetrics, Snapshot
 from nexod.observability.rules import ErrorCountRule, LatencyRule, RegressionRule
@@ -60,9 +62,14 @@ class Observability:
         current = self.snapshot()
         return None if current is None else self.history.window(seconds, current)
 
-    def node_callbacks(self, graph: str) -> list[Any]:
-        """Callbacks to add to a run's config (per-node time), none when metrics are off."""
-        return [NodeTimer(self.metrics, graph)] if self.metrics.enabled else []
+    def run_callbacks(self, graph: str) -> list[Any]:
+        """Callbacks to add to a run's config (per-node time; every chat model call's latency,
+        tokens and cost), none when metrics are off."""
+        if not self.metrics.enabled:
+            return []
+        prices = self.settings.llm_prices
+        return [NodeTimer(self.metrics, graph),
+                ModelCallTimer(self.metrics, lambda m, i, o: price(prices, m, i, o))]
 
     def run_finished(
         self, *, graph: str, outcome: Outcome, seconds: float, run_id: str, thread_id: str,

@@ -13,7 +13,7 @@ from nexod.db.engine import dialect_of
 from nexod.db.filters import json_contains
 from nexod.db.models import AgentSession, Assistant, AssistantVersion, Thread
 from nexod.db.paging import count_rows, fetch_page
-from nexod.errors import Conflict, NotFound
+from nexod.errors import IdTaken, NotFound
 from nexod.graphs.registry import GraphRegistry, default_assistant_id
 from nexod.serde import as_utc, utcnow
 
@@ -103,7 +103,8 @@ class Assistants:
         name: str | None = None,
         description: str | None = None,
     ) -> Assistant:
-        """Create an assistant (version 1) for a registered graph."""
+        """Create an assistant (version 1) for a registered graph. An id in use, by this
+        organisation (``if_exists=raise``) or another (always), is :class:`IdTaken`."""
         if graph_id not in self._registry.ids:
             raise NotFound("graph", graph_id)
         aid = assistant_id or str(uuid.uuid4())
@@ -123,14 +124,14 @@ class Assistants:
             if existing is not None:
                 if existing.org_id == org_id and if_exists == "do_nothing":
                     return existing
-                raise Conflict(f"assistant '{aid}' already exists")
+                raise IdTaken("assistant", aid)
             row = Assistant(assistant_id=aid, version=1, updated_at=now, **fields)
             s.add(row)
             s.add(AssistantVersion(assistant_id=aid, version=1, **fields))
             try:
                 await s.commit()
             except IntegrityError as exc:
-                raise Conflict(f"assistant '{aid}' already exists") from exc
+                raise IdTaken("assistant", aid) from exc
             return row
 
     async def update(

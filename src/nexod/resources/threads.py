@@ -13,7 +13,7 @@ from nexod.db.engine import dialect_of
 from nexod.db.filters import json_contains
 from nexod.db.models import Thread
 from nexod.db.paging import count_rows, fetch_page
-from nexod.errors import Conflict, NotFound
+from nexod.errors import IdTaken, NotFound
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.serde import as_utc, utcnow
 
@@ -59,7 +59,9 @@ class Threads:
         if_exists: str = "raise",
         graph_id: str | None = None,
     ) -> Thread:
-        """Create an idle thread; ``if_exists=do_nothing`` returns an existing one."""
+        """Create an idle thread; ``if_exists=do_nothing`` returns an existing one of this
+        organisation. An id held by another organisation is :class:`IdTaken`, whatever
+        ``if_exists`` says (see its docstring for why ids are answered this way)."""
         tid = thread_id or str(uuid.uuid4())
         now = utcnow()
         meta = dict(metadata or {})
@@ -70,7 +72,7 @@ class Threads:
             if existing is not None:
                 if existing.org_id == org_id and if_exists == "do_nothing":
                     return existing
-                raise Conflict(f"thread '{tid}' already exists")
+                raise IdTaken("thread", tid)
             row = Thread(
                 thread_id=tid, org_id=org_id, status="idle", metadata_=meta, config={},
                 values=None, interrupts={}, created_at=now, updated_at=now,
@@ -80,8 +82,11 @@ class Threads:
                 await s.commit()
             except IntegrityError as exc:
                 if if_exists == "do_nothing":
-                    return await self.get(org_id, tid)
-                raise Conflict(f"thread '{tid}' already exists") from exc
+                    try:
+                        return await self.get(org_id, tid)
+                    except NotFound:  # created concurrently by another organisation
+                        raise IdTaken("thread", tid) from None
+                raise IdTaken("thread", tid) from exc
             return row
 
     async def update(self, org_id: str, thread_id: str, *, metadata: dict[str, Any] | None) -> Thread:

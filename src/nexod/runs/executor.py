@@ -172,7 +172,7 @@ class Executor:
             run_id=run.run_id, thread_id=run.thread_id, assistant_id=assistant.assistant_id,
             graph_id=assistant.graph_id, metadata=run.metadata_,
         )
-        callbacks = self._obs.node_callbacks(assistant.graph_id)
+        callbacks = self._obs.run_callbacks(assistant.graph_id)
         if callbacks:
             config["callbacks"] = callbacks  # configs come from JSON: none there before
         graph = await self._registry.build(

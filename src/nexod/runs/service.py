@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexod.db.engine import reader
 from nexod.db.models import AgentSession, Assistant, Thread
 from nexod.db.rows import to_model, values_of
-from nexod.errors import Conflict, InvalidInput, NotFound
+from nexod.errors import Conflict, IdTaken, InvalidInput, NotFound
 from nexod.events.base import CANCEL, END, GAP, WAKE, Event, EventBus, control, run_channel
 from nexod.events.log import EventLog
 from nexod.graphs.registry import GraphRegistry
@@ -87,8 +87,9 @@ class Runs:
     ) -> AgentSession:
         """Queue a run. ``thread_id=None`` makes a stateless run on a temporary thread.
 
-        Raises NotFound (assistant, or thread with ``if_not_exists=reject``) and Conflict
-        (busy thread with ``multitask_strategy=reject``); on error nothing is written.
+        Raises NotFound (assistant, or thread with ``if_not_exists=reject``), Conflict
+        (busy thread with ``multitask_strategy=reject``) and IdTaken (``if_not_exists=create``
+        naming another organisation's thread); on error nothing is written.
         """
         command = payload.get("command")
         if thread_id is None and command and command.get("resume") is not None:
@@ -142,7 +143,9 @@ class Runs:
                         values=None, interrupts={}, created_at=now, updated_at=now,
                     ))
                 except IntegrityError as exc:
-                    raise Conflict(f"thread '{thread_id}' was created concurrently; retry") from exc
+                    # Another organisation's thread (or one created meanwhile): the same
+                    # answer as POST /threads under a taken id, nothing written.
+                    raise IdTaken("thread", thread_id) from exc
             else:
                 active = list(
                     (
@@ -286,13 +289,14 @@ class Runs:
         for rid in ids:
             await self._cancel(org_id, rid, "interrupt")
 
-    async def cancel_many(
+    async def find_many(
         self, org_id: str, *, thread_id: str | None, run_ids: list[str] | None, status: str | None,
-        action: str,
-    ) -> None:
-        """Cancel runs by ids on a thread, or every run in a status (pending / running / all)."""
+    ) -> list[tuple[str, str]]:
+        """(run id, assistant id) of the organisation's runs named by ids (on a thread, when
+        given), or of every run in a status (pending / running / all): what a bulk cancel
+        would touch. Unknown ids and other tenants' runs are simply not there."""
         async with self._engine.begin() as s:
-            q = select(AgentSession.run_id).where(AgentSession.org_id == org_id)
+            q = select(AgentSession.run_id, AgentSession.assistant_id).where(AgentSession.org_id == org_id)
             if run_ids:
                 q = q.where(AgentSession.run_id.in_(run_ids))
                 if thread_id:
@@ -300,8 +304,11 @@ class Runs:
             else:
                 wanted = ("pending", "running") if status == "all" else (status,)
                 q = q.where(AgentSession.status.in_(wanted))
-            ids = list((await s.scalars(q)).all())
-        for rid in ids:
+            return [(r, a) for r, a in (await s.execute(q)).all()]
+
+    async def cancel_ids(self, org_id: str, run_ids: list[str], action: str) -> None:
+        """Cancel each of these runs of the organisation (already checked by the caller)."""
+        for rid in run_ids:
             await self._cancel(org_id, rid, action)
 
     def output_of(self, run: AgentSession, thread: Thread | None) -> Any:
