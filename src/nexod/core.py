@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nexod.auth.service import Auth
+from nexod.budgets.sql import SqlOrgBudgets
 from nexod.cache.base import Caches, open_caches
 from nexod.db.engine import create_engine, sessionmaker
 from nexod.db.migrate import upgrade
@@ -122,6 +123,8 @@ async def open_core(
             events = EventLog(engine, bus, obs.metrics)
             await events.start()
             stores = Stores(db)
+            registry.use_budgets(SqlOrgBudgets(engine, tokens=settings.org_token_budget,
+                                               cost=settings.org_cost_budget))
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)

@@ -27,6 +27,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
+from nexod.crews import budget as org_budget
 from nexod.crews.interpolate import interpolate
 from nexod.crews.prompts import manager_messages, parse_assignments, task_messages
 from nexod.crews.spec import CrewSpec, TaskSpec
@@ -56,6 +57,7 @@ class CrewState(TypedDict, total=False):
     result: str | None
     files: dict[str, str]
     token_budget: int | None
+    org_allowance: dict[str, Any]
     stopped: str | None
 
 
@@ -118,7 +120,7 @@ def _used(state: CrewState) -> int:
 
 def compile_crew(
     spec: CrewSpec, models: ChatModels, *, tools: Mapping[str, ToolFactory] | None = None,
-    token_budget: int | None = None,
+    token_budget: int | None = None, budgets: org_budget.BudgetsRef | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
     """The crew as a compiled graph (no checkpointer: the server injects its own).
 
@@ -126,6 +128,8 @@ def compile_crew(
     run may spend: before a task that would start beyond it, the run pauses with an
     ``interrupt({"type": "budget", …})`` until a person answers ``{"allow": <more tokens>}``
     or ``{"stop": true}`` (the remaining tasks are skipped and ``stopped`` says why).
+    ``budgets`` adds the organisation's budget for the period (:mod:`nexod.crews.budget`):
+    the same kind of pause before a task once the organisation has spent it.
 
     ConfigError names a tool no registry knows, a task whose name clashes with a built-in
     node, or an ``output_pydantic`` that cannot be imported.
@@ -174,7 +178,9 @@ def compile_crew(
             # The manager's choice wins; a task it left out keeps its own agent, else round-robin.
             assignments[t.name] = chosen.get(t.name) or t.agent or workers[i % len(workers)].name
         get_stream_writer()({"type": "crew_plan_completed", "assignments": assignments})
-        usage = add_usage(state.get("usage"), {manager.name: _usage(reply, manager.llm)})
+        call_usage = _usage(reply, manager.llm)
+        await org_budget.record(budgets, config, call_usage)
+        usage = add_usage(state.get("usage"), {manager.name: call_usage})
         return {"assignments": assignments, "usage": usage}
 
     def _usage(reply: Any, llm: str | None) -> dict[str, Any]:
@@ -205,6 +211,10 @@ def compile_crew(
                 budget_update: CrewState = {"token_budget": budget + more}
             else:
                 budget_update = {}
+            gate = await org_budget.org_gate(budgets, config, state.get("org_allowance"), task.name)
+            if gate.get("stopped"):
+                return {**budget_update, **gate}  # type: ignore[typeddict-item]
+            budget_update = {**budget_update, **gate}  # type: ignore[typeddict-item]
             agent = spec.agent(state.get("assignments", {}).get(task.name) or task.agent or spec.agents[0].name)
             inputs = state["inputs"]
             role = interpolate(agent.role, inputs)
@@ -242,7 +252,9 @@ def compile_crew(
             if task.output_json is not None or task.output_pydantic:
                 entry["json"], entry["json_error"] = parse_structured(text, schemas[task.name])
             outputs[task.name] = entry
-            usage = add_usage(state.get("usage"), {agent.name: _usage(reply, agent.llm)})
+            call_usage = _usage(reply, agent.llm)
+            await org_budget.record(budgets, config, call_usage)
+            usage = add_usage(state.get("usage"), {agent.name: call_usage})
             writer({"type": "task_completed", "task_id": task.name, "agent": role,
                     "output": text, "execution_time": entry["execution_time"]})
             if task.human_input:

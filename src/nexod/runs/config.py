@@ -36,11 +36,16 @@ def run_config(
     assistant_id: str,
     graph_id: str,
     metadata: dict[str, Any],
+    org_id: str | None = None,
 ) -> RunnableConfig:
-    """The full config of a run, with the ids LangGraph Server injects into ``configurable``."""
+    """The full config of a run, with the ids LangGraph Server injects into ``configurable``
+    (and ``org_id``, the run's organisation, which a client cannot choose)."""
     cfg = merge_configs(assistant_config, thread_config, kwargs.get("config"))
     conf = dict(cfg.get("configurable", {}))
     conf.update(run_id=run_id, thread_id=thread_id, assistant_id=assistant_id, graph_id=graph_id)
+    conf.pop("org_id", None)
+    if org_id is not None:
+        conf["org_id"] = org_id
     conf.setdefault("checkpoint_ns", "")
     checkpoint = kwargs.get("checkpoint") or {}
     for k, v in checkpoint.items():
