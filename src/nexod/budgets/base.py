@@ -60,7 +60,11 @@ class OrgBudgets(ABC):
         """
 
     @abstractmethod
-    async def set_limits(self, org_id: str, *, tokens: int | None, cost: float | None) -> Limits:
-        """Give the organisation its own limits (None: back to the settings' default).
+    async def set_limits(self, org_id: str, *, tokens: int | None = None,
+                         cost: float | None = None) -> Limits:
+        """Give the organisation its own limits; only the ones given change, 0 means none
+        (unlimited, whatever the default). InvalidInput for a negative limit, writing nothing."""
 
-        InvalidInput for a negative limit; nothing is written then."""
+    @abstractmethod
+    async def clear_limits(self, org_id: str) -> Limits:
+        """Drop the organisation's own limits: back to the settings' defaults."""

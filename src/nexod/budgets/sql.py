@@ -27,8 +27,9 @@ class SqlOrgBudgets(OrgBudgets):
                                    .where(OrgBudget.org_id == org_id))).first()
         if row is None:
             return self._default
-        return Limits(tokens=row.token_budget if row.token_budget is not None else self._default.tokens,
-                      cost=row.cost_budget if row.cost_budget is not None else self._default.cost)
+        tokens = self._default.tokens if row.token_budget is None else (row.token_budget or None)
+        cost = self._default.cost if row.cost_budget is None else (row.cost_budget or None)
+        return Limits(tokens=tokens, cost=cost)
 
     async def spent(self, org_id: str, period: str | None = None) -> Spend:
         period = period or period_of()
@@ -51,20 +52,23 @@ class SqlOrgBudgets(OrgBudgets):
             row = (await c.execute(upsert)).one()
         return Spend(period, int(row.tokens), float(row.cost))
 
-    async def set_limits(self, org_id: str, *, tokens: int | None, cost: float | None) -> Limits:
+    async def set_limits(self, org_id: str, *, tokens: int | None = None,
+                         cost: float | None = None) -> Limits:
         if tokens is not None and tokens < 0:
             raise InvalidInput("a token budget cannot be negative (0: none)", field="tokens")
         if cost is not None and cost < 0:
             raise InvalidInput("a cost budget cannot be negative (0: none)", field="cost")
-        now = utcnow()
-        async with self._engine.begin() as c:
-            if tokens is None and cost is None:
-                await c.execute(delete(OrgBudget).where(OrgBudget.org_id == org_id))
-            else:
+        given = {k: v for k, v in (("token_budget", tokens), ("cost_budget", cost)) if v is not None}
+        if given:
+            now = utcnow()
+            async with self._engine.begin() as c:
                 ins = pg_insert if c.dialect.name == "postgresql" else sqlite_insert
-                stmt = ins(OrgBudget).values(org_id=org_id, token_budget=tokens, cost_budget=cost,
-                                             updated_at=now)
+                stmt = ins(OrgBudget).values(org_id=org_id, updated_at=now, **given)
                 await c.execute(stmt.on_conflict_do_update(
-                    index_elements=["org_id"],
-                    set_={"token_budget": tokens, "cost_budget": cost, "updated_at": now}))
+                    index_elements=["org_id"], set_={**given, "updated_at": now}))
+        return await self.limits(org_id)
+
+    async def clear_limits(self, org_id: str) -> Limits:
+        async with self._engine.begin() as c:
+            await c.execute(delete(OrgBudget).where(OrgBudget.org_id == org_id))
         return await self.limits(org_id)
