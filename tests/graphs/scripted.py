@@ -4,7 +4,9 @@ Answers from the prompt alone, so every run gives the same text: JSON when the p
 JSON (the review crew's verdict), ``task: agent`` lines when a manager is asked to assign
 tasks, otherwise ``Answer <n>: <first words of the task>`` (plus ``revised: <feedback>`` when
 a reviewer asked for changes). A CrewAI agent's prompt (``Current Task:``) gets CrewAI's text
-tool format: one call of its first tool, then a ``Final Answer`` quoting what the tool returned. Streams word by word with token usage, like a real model.
+tool format: one call of its first tool, then a ``Final Answer`` quoting what the tool returned.
+An agent offered coworkers (``allow_delegation``) asks the first one a question, then answers
+with ``coworker said: <their answer>``. Streams word by word with token usage, like a real model.
 ``SCRIPTED_TOKEN_DELAY`` (seconds) slows it down for tests that need a run in flight.
 """
 
@@ -42,6 +44,16 @@ class ScriptedChatModel(BaseChatModel):
         if task is not None:
             return self.react(messages, task)
         prompt = next((_text(m) for m in reversed(messages) if m.type == "human"), "")
+        if prompt.startswith("Observation: "):  # a coworker answered: use it
+            first = next(_text(m) for m in messages if m.type == "human")
+            said = prompt.removeprefix("Observation: ").split("\n")[0]
+            return f"Answer {len(first)}: {' '.join(first.split()[:6])} coworker said: {said}"
+        if "Action: Ask question to coworker" in prompt:  # may delegate: ask the first coworker
+            coworker = re.search(r"help from a coworker:\n- (\w+):", prompt)
+            topic = " ".join(prompt.split()[:3])
+            return ("Thought: I will ask a coworker\nAction: Ask question to coworker\n"
+                    f'Action Input: {{"question": "What matters in {topic}?", "context": "{topic}", '
+                    f'"coworker": "{coworker.group(1) if coworker else "nobody"}"}}')
         if "Answer with JSON only" in prompt:
             return '{"verdict": "pass", "score": 8, "issues": ["none found"]}'
         if "Assign each task" in prompt:
