@@ -62,6 +62,10 @@ async def test_org_budget_pauses_runs_across_processes(srv: Server) -> None:
     assert ask["task_id"] == "verdict_task" and ask["budget"] == 1 and ask["used"] > 1
     assert ask["org_id"] == "local" and len(ask["period"]) == 7
     assert list(out["outputs"]) == ["audit_task"]
+    # An answer that is neither is asked again, saying what to send, rather than failing the run.
+    out = await sdk.runs.wait(thread, "review", command={"resume": {"allow": "lots"}})
+    again = out["__interrupt__"][0]["value"]
+    assert again["task_id"] == "verdict_task" and 'expected {"allow": <a number>}' in again["error"]
     out = await sdk.runs.wait(thread, "review", command={"resume": {"allow": 100_000}})
     assert out["outputs"]["verdict_task"]["json"]["verdict"] == "pass" and out["stopped"] is None
     spent = int(cli(srv).stdout.split(": ")[1].split()[0])

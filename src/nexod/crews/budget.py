@@ -53,18 +53,32 @@ async def org_gate(
         unit, used, budget = "cost", spend.cost, limits.cost
     if unit is None:
         return {}
-    answer = interrupt({
+    more = ask_budget({
         "type": "budget", "scope": "organisation", "unit": unit, "task_id": task_id,
         "org_id": org, "period": spend.period, "used": used, "budget": budget,
         "question": f"The organisation reached its {unit} budget for {spend.period}. Allow this "
                     f'run more ({{"allow": {5000 if unit == "tokens" else 1}}}) or stop '
                     '({"stop": true})?',
     })
-    more = float(answer.get("allow") or 0) if isinstance(answer, dict) and not answer.get("stop") else 0.0
     if more <= 0:
         get_stream_writer()({"type": "crew_stopped", "reason": "org_budget", "task_id": task_id})
         return {"stopped": "org_budget", "current_task": None}
     return {"org_allowance": {**allow, "period": spend.period, unit: used + more}}
+
+
+def ask_budget(question: dict[str, Any]) -> float:
+    """Interrupt with ``question`` until the answer is ``{"allow": <number>}`` (the amount) or
+    ``{"stop": true}`` (0); anything else asks again, saying what was wrong, instead of failing
+    the run."""
+    while True:
+        answer = interrupt(question)
+        if isinstance(answer, dict) and answer.get("stop"):
+            return 0.0
+        allow = answer.get("allow") if isinstance(answer, dict) else None
+        if isinstance(allow, int | float) and not isinstance(allow, bool) and allow >= 0:
+            return float(allow)
+        question = {**question, "error": f'expected {{"allow": <a number>}} or {{"stop": true}}, '
+                                         f"got {answer!r}"[:300]}
 
 
 async def record(ref: BudgetsRef | None, config: RunnableConfig, usage: dict[str, Any]) -> None:

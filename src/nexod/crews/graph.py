@@ -226,12 +226,11 @@ def compile_crew(
                 return {}
             budget = state.get("token_budget")
             if budget and _used(state) >= budget:
-                answer = interrupt({
+                more = int(org_budget.ask_budget({
                     "type": "budget", "task_id": task.name, "used": _used(state), "budget": budget,
                     "question": 'The run reached its token budget. Allow more ({"allow": 5000}) '
                                 'or stop ({"stop": true})?',
-                })
-                more = int(answer.get("allow") or 0) if isinstance(answer, dict) else 0
+                }))
                 if more <= 0:
                     get_stream_writer()({"type": "crew_stopped", "reason": "budget", "task_id": task.name})
                     return {"stopped": "budget", "current_task": None}
