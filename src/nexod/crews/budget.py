@@ -1,8 +1,8 @@
 """The organisation budget as crews see it: a gate before each task, usage after each call.
 
 Graphs are compiled before the database is open, so crews get the budgets through a getter
-(:data:`BudgetsRef`) that the server fills in once storage is up; the run's organisation is
-``configurable.org_id``, which the executor sets on every run.
+(:data:`BudgetsRef`) that the server fills in once storage is up; the run's organisation is in
+``configurable`` (:data:`nexod.runs.config.ORG_KEY`), which the executor sets on every run.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 
 from nexod.budgets.base import OrgBudgets
+from nexod.runs.config import ORG_KEY
 
 BudgetsRef = Callable[[], OrgBudgets | None]
 
 
 def org_of(config: RunnableConfig) -> str | None:
     """The organisation a run belongs to (None outside the server, e.g. a bare graph)."""
-    org = (config.get("configurable") or {}).get("org_id")
+    org = (config.get("configurable") or {}).get(ORG_KEY)
     return str(org) if org else None
 
 
