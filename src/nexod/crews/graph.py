@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
@@ -27,14 +27,18 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
+from nexod.crews import budget as org_budget
+from nexod.crews import delegation
 from nexod.crews.interpolate import interpolate
 from nexod.crews.prompts import manager_messages, parse_assignments, task_messages
-from nexod.crews.spec import CrewSpec, TaskSpec
+from nexod.crews.spec import AgentSpec, CrewSpec, TaskSpec
 from nexod.crews.tools import BUILTIN_TOOLS, Tool, ToolFactory
 from nexod.errors import ConfigError
 from nexod.llm.base import ChatModels, add_usage
 
 RESERVED_NODES = frozenset({"kickoff", "plan", "finish"})
+DELEGATION_ROUNDS = 3
+"""Coworker calls one attempt of a task may make (CrewAI bounds them by ``max_iter``)."""
 
 
 class CrewInput(TypedDict, total=False):
@@ -56,6 +60,7 @@ class CrewState(TypedDict, total=False):
     result: str | None
     files: dict[str, str]
     token_budget: int | None
+    org_allowance: dict[str, Any]
     stopped: str | None
 
 
@@ -118,7 +123,7 @@ def _used(state: CrewState) -> int:
 
 def compile_crew(
     spec: CrewSpec, models: ChatModels, *, tools: Mapping[str, ToolFactory] | None = None,
-    token_budget: int | None = None,
+    token_budget: int | None = None, budgets: org_budget.BudgetsRef | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
     """The crew as a compiled graph (no checkpointer: the server injects its own).
 
@@ -126,6 +131,8 @@ def compile_crew(
     run may spend: before a task that would start beyond it, the run pauses with an
     ``interrupt({"type": "budget", …})`` until a person answers ``{"allow": <more tokens>}``
     or ``{"stop": true}`` (the remaining tasks are skipped and ``stopped`` says why).
+    ``budgets`` adds the organisation's budget for the period (:mod:`nexod.crews.budget`):
+    the same kind of pause before a task once the organisation has spent it.
 
     ConfigError names a tool no registry knows, a task whose name clashes with a built-in
     node, or an ``output_pydantic`` that cannot be imported.
@@ -174,7 +181,9 @@ def compile_crew(
             # The manager's choice wins; a task it left out keeps its own agent, else round-robin.
             assignments[t.name] = chosen.get(t.name) or t.agent or workers[i % len(workers)].name
         get_stream_writer()({"type": "crew_plan_completed", "assignments": assignments})
-        usage = add_usage(state.get("usage"), {manager.name: _usage(reply, manager.llm)})
+        call_usage = _usage(reply, manager.llm)
+        await org_budget.record(budgets, config, call_usage)
+        usage = add_usage(state.get("usage"), {manager.name: call_usage})
         return {"assignments": assignments, "usage": usage}
 
     def _usage(reply: Any, llm: str | None) -> dict[str, Any]:
@@ -186,18 +195,42 @@ def compile_crew(
         return {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out, "calls": 1,
                 "cost": models.cost(model_name, inp, out), "models": [model_name]}
 
+    async def _delegate(action: tuple[str, dict[str, Any]], coworkers: list[AgentSpec], asked_by: str,
+                        task_name: str, inputs: dict[str, Any], writer: Any,
+                        ) -> tuple[str, dict[str, dict[str, Any]]]:
+        """Run one coworker tool: (the observation for the delegating agent, usage by agent)."""
+        tool, args = action
+        writer({"type": "tool_usage_started", "task_id": task_name, "agent": asked_by, "tool": tool,
+                "tool_args": args})
+        coworker = delegation.find_coworker(args.get("coworker"), coworkers, inputs)
+        used: dict[str, dict[str, Any]] = {}
+        if "error" in args:
+            answer = f"Error: {args['error']}"
+        elif coworker is None:
+            names = ", ".join(a.name for a in coworkers)
+            answer = f"Error: coworker {args.get('coworker')!r} not found; choose one of {names}"
+        else:
+            msgs = delegation.coworker_messages(coworker, tool, args, asked_by, inputs)
+            reply = await models.get(coworker.llm).ainvoke(msgs, {
+                "metadata": {"crew_agent": interpolate(coworker.role, inputs), "crew_task": task_name,
+                             "delegated_by": asked_by},
+                "tags": [f"agent:{coworker.name}"]})
+            answer, used = _text(reply).strip(), {coworker.name: _usage(reply, coworker.llm)}
+        writer({"type": "tool_usage_finished", "task_id": task_name, "agent": asked_by, "tool": tool,
+                "coworker": coworker.name if coworker else None, "output": answer})
+        return answer, used
+
     def task_node(task: TaskSpec, index: int) -> Any:
         async def run(state: CrewState, config: RunnableConfig) -> CrewState:
             if state.get("stopped"):
                 return {}
             budget = state.get("token_budget")
             if budget and _used(state) >= budget:
-                answer = interrupt({
+                more = int(org_budget.ask_budget({
                     "type": "budget", "task_id": task.name, "used": _used(state), "budget": budget,
                     "question": 'The run reached its token budget. Allow more ({"allow": 5000}) '
                                 'or stop ({"stop": true})?',
-                })
-                more = int(answer.get("allow") or 0) if isinstance(answer, dict) else 0
+                }))
                 if more <= 0:
                     get_stream_writer()({"type": "crew_stopped", "reason": "budget", "task_id": task.name})
                     return {"stopped": "budget", "current_task": None}
@@ -205,6 +238,10 @@ def compile_crew(
                 budget_update: CrewState = {"token_budget": budget + more}
             else:
                 budget_update = {}
+            gate = await org_budget.org_gate(budgets, config, state.get("org_allowance"), task.name)
+            if gate.get("stopped"):
+                return {**budget_update, **gate}  # type: ignore[typeddict-item]
+            budget_update = {**budget_update, **gate}  # type: ignore[typeddict-item]
             agent = spec.agent(state.get("assignments", {}).get(task.name) or task.agent or spec.agents[0].name)
             inputs = state["inputs"]
             role = interpolate(agent.role, inputs)
@@ -225,15 +262,34 @@ def compile_crew(
             msgs = task_messages(agent, task, inputs, context=context, knowledge=knowledge,
                                  feedback=feedback, previous=previous["output"] if previous else None,
                                  schema=json_schemas[task.name])
+            coworkers = [a for a in spec.agents if a.name != agent.name] \
+                if agent.allow_delegation and not json_schemas[task.name] else []
+            if coworkers:
+                msgs[-1] = HumanMessage(f"{_text(msgs[-1].content)}\n\n"
+                                        f"{delegation.instructions(coworkers, inputs)}")
             started = time.monotonic()
             extra: dict[str, Any] = {"max_tokens": agent.max_tokens} if agent.max_tokens else {}
             if json_schemas[task.name]:
                 extra["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": task.name, "schema": json_schemas[task.name]}}
-            reply = await models.get(agent.llm).ainvoke(
-                msgs, {"metadata": {"crew_agent": role, "crew_task": task.name},
-                       "tags": [f"agent:{agent.name}"]}, **extra,
-            )
+            meta = {"metadata": {"crew_agent": role, "crew_task": task.name},
+                    "tags": [f"agent:{agent.name}"]}
+            reply = await models.get(agent.llm).ainvoke(msgs, meta, **extra)  # type: ignore[arg-type]
+            spent = {agent.name: _usage(reply, agent.llm)}
+            await org_budget.record(budgets, config, spent[agent.name])
+            for _ in range(DELEGATION_ROUNDS if coworkers else 0):
+                action = delegation.parse_action(_text(reply))
+                if action is None:
+                    break
+                answer, used = await _delegate(action, coworkers, role, task.name, inputs, writer)
+                for name, u in used.items():
+                    await org_budget.record(budgets, config, u)
+                    spent = add_usage(spent, {name: u})
+                msgs = [*msgs, AIMessage(_text(reply)), delegation.observation(answer)]
+                reply = await models.get(agent.llm).ainvoke(msgs, meta, **extra)  # type: ignore[arg-type]
+                call = _usage(reply, agent.llm)
+                await org_budget.record(budgets, config, call)
+                spent = add_usage(spent, {agent.name: call})
             text = _text(reply).strip()
             entry: dict[str, Any] = {
                 "task_id": task.name, "output": text, "agent": role, "agent_name": agent.name,
@@ -242,7 +298,7 @@ def compile_crew(
             if task.output_json is not None or task.output_pydantic:
                 entry["json"], entry["json_error"] = parse_structured(text, schemas[task.name])
             outputs[task.name] = entry
-            usage = add_usage(state.get("usage"), {agent.name: _usage(reply, agent.llm)})
+            usage = add_usage(state.get("usage"), spent)
             writer({"type": "task_completed", "task_id": task.name, "agent": role,
                     "output": text, "execution_time": entry["execution_time"]})
             if task.human_input:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -435,3 +436,27 @@ class VectorMetadata(Base):
         Index("ix_vector_metadata_org_ns", "org_id", "namespace"),
         Index("ix_vector_metadata_document", "document_id", "version"),
     )
+
+
+# --- organisation budgets (migration 0007_org_budgets) ---------------------------------------
+
+
+class OrgUsage(Base):
+    """Tokens and cost an organisation's model calls used in one period (a UTC month)."""
+
+    __tablename__ = "org_usage"
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cost: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_at: Mapped[datetime] = _ts()
+
+
+class OrgBudget(Base):
+    """An organisation's own limits per period (unset: NEXOD_ORG_TOKEN_BUDGET / _COST_BUDGET)."""
+
+    __tablename__ = "org_budgets"
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_budget: Mapped[int | None] = mapped_column(BigInteger)
+    cost_budget: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = _ts()

@@ -23,11 +23,13 @@ class GraphSpec:
 @dataclass(frozen=True)
 class CrewRef:
     """Where one crew comes from: a folder with ``config/agents.yaml`` + ``config/tasks.yaml``,
-    or ``builtin:<name>`` for a crew Nexod ships."""
+    ``builtin:<name>`` for a crew Nexod ships, or (``target``) a ``crewai.Crew`` written in
+    Python, named ``path.py:attr`` or ``module:attr`` (needs ``nexod[crewai]``)."""
 
     crew_id: str
     path: Path
     description: str | None = None
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,15 @@ def _crew(crew_id: str, value: Any, where: Path, base: Path) -> CrewRef:
         value, desc = value["path"], value.get("description")
     if not isinstance(value, str):
         raise ConfigError(
-            f"{where}: crews.{crew_id} must be a folder path, 'builtin:<name>' or "
-            '{"path": "...", "description": "..."}'
+            f"{where}: crews.{crew_id} must be a folder path, 'builtin:<name>', a CrewAI crew "
+            """('path.py:attr' or 'module:attr') or {"path": "...", "description": "..."}"""
         )
+    if ":" in value and not value.startswith("builtin:"):
+        location, _, attr = value.rpartition(":")
+        if not location or not attr:
+            raise ConfigError(f"{where}: crews.{crew_id} = {value!r}: a CrewAI crew is named "
+                              "'path.py:attr' or 'module:attr', e.g. ./crew.py:crew")
+        return CrewRef(crew_id, base, desc, target=value)
     if value.startswith("builtin:"):
         name = value.split(":", 1)[1]
         if name not in BUILTIN_CREWS:

@@ -17,11 +17,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
+from nexod.budgets.base import OrgBudgets
 from nexod.crews.graph import compile_crew
 from nexod.crews.spec import CrewSpec, load_crew
 from nexod.crews.tools import ToolFactory
 from nexod.errors import ConfigError, NotFound
-from nexod.graphs.config import GraphConfig, GraphSpec
+from nexod.graphs.config import CrewRef, GraphConfig, GraphSpec
 from nexod.llm.base import ChatModels
 from nexod.settings import LOCAL_ORG
 
@@ -82,6 +83,14 @@ class GraphRegistry:
         self._models = models
         self._tools = tools
         self._graphs: dict[str, LoadedGraph] = {}
+        self._budgets: OrgBudgets | None = None
+
+    def use_budgets(self, budgets: OrgBudgets | None) -> None:
+        """Give crews the organisation budgets, once storage is open (graphs load before)."""
+        self._budgets = budgets
+
+    def _budgets_ref(self) -> OrgBudgets | None:
+        return self._budgets
 
     @property
     def config(self) -> GraphConfig:
@@ -107,12 +116,38 @@ class GraphRegistry:
         for ref in self._config.crews:
             if self._models is None:
                 raise ConfigError(f"crew {ref.crew_id!r}: no chat models configured for crews")
+            if ref.target is not None:
+                self._load_crewai(ref, self._models)
+                continue
             crew = load_crew(ref.path, ref.crew_id)
             crew = crew.model_copy(update={"name": ref.crew_id})
-            graph = compile_crew(crew, self._models, tools=self._tools, token_budget=self._token_budget)
+            graph = compile_crew(crew, self._models, tools=self._tools, token_budget=self._token_budget,
+                                 budgets=self._budgets_ref)
             desc = ref.description or crew.description
             spec = GraphSpec(ref.crew_id, f"crew:{ref.path}", desc)
             self._graphs[ref.crew_id] = LoadedGraph(spec, graph, None, crew)
+
+    def _load_crewai(self, ref: CrewRef, models: ChatModels) -> None:
+        """A ``crewai.Crew`` written in Python; ConfigError names the extra when crewai is
+        missing, and what is wrong with the target otherwise."""
+        from nexod.crews.crewai_adapter import require_crewai
+
+        assert ref.target is not None
+        what = f"crew {ref.crew_id!r} ({ref.target})"
+        require_crewai(what)  # before the user's module imports crewai: telemetry off first
+        from nexod.crews.crewai_adapter.graph import compile_crewai, crew_factory, spec_of
+
+        try:
+            make = crew_factory(_import_target(ref.target, self._config.base_dir), what)
+            crew, _, _ = spec_of(make(), ref.crew_id)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"{what}: loading the crew failed: {exc!r}") from exc
+        crew = crew.model_copy(update={"description": ref.description})
+        graph = compile_crewai(make, crew, models, budgets=self._budgets_ref)
+        spec = GraphSpec(ref.crew_id, f"crewai:{ref.target}", ref.description)
+        self._graphs[ref.crew_id] = LoadedGraph(spec, graph, None, crew)
 
     def crews(self) -> dict[str, CrewSpec]:
         """The crews among the graphs, by id."""

@@ -4,9 +4,9 @@ Clerk's ``organization.deleted`` webhook leaves a tombstone (``organizations.del
 from then on every caller of the organisation is refused (401), whatever credential it holds,
 so nothing can be read or added while the data goes. :meth:`TenantPurge.purge` then deletes
 its knowledge base documents (chunks and vectors), then, in one transaction, its assistants
-(with versions and grants), threads (with runs and their events), store items, crons, API keys, browser sessions, memberships and alerts, and then the
-threads' checkpoints and the cached credentials, grants and responses. It is idempotent: the
-webhook runs it at once and the janitor runs it again for every tombstone not yet marked
+(with versions and grants), threads (with runs and their events), store items, crons, API
+keys, browser sessions, memberships, alerts and budget usage, and then the threads' checkpoints
+and the cached credentials, grants and responses. It is idempotent: the webhook runs it at once and the janitor runs it again for every tombstone not yet marked
 ``purged_at`` (a purge that failed half-way, or rows a process added before it learnt of the
 deletion), so an organisation is marked purged only once every process has seen the tombstone.
 """
@@ -35,6 +35,8 @@ from nexod.db.models import (
     Cron,
     Membership,
     Organization,
+    OrgBudget,
+    OrgUsage,
     StoreItem,
     Thread,
 )
@@ -96,7 +98,8 @@ class TenantPurge:
                     "sessions": len(sessions)}
             for name, model in (("grants", AssistantPermission), ("versions", AssistantVersion),
                                 ("assistant_rows", Assistant), ("store_items", StoreItem),
-                                ("crons", Cron), ("memberships", Membership), ("alerts", Alert)):
+                                ("crons", Cron), ("memberships", Membership), ("alerts", Alert),
+                                ("usage", OrgUsage), ("budgets", OrgBudget)):
                 res = await conn.execute(delete(model).where(model.org_id == org_id))
                 done[name] = int(res.rowcount or 0)
             done.pop("assistant_rows")

@@ -170,7 +170,7 @@ class Executor:
         config = run_config(
             assistant_config=assistant.config, thread_config=thread.config, kwargs=kwargs,
             run_id=run.run_id, thread_id=run.thread_id, assistant_id=assistant.assistant_id,
-            graph_id=assistant.graph_id, metadata=run.metadata_,
+            graph_id=assistant.graph_id, metadata=run.metadata_, org_id=run.org_id,
         )
         callbacks = self._obs.run_callbacks(assistant.graph_id)
         if callbacks:

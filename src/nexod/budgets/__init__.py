@@ -1,0 +1,1 @@
+"""Per-organisation token and cost budgets (see :mod:`nexod.budgets.base`)."""

@@ -1,0 +1,70 @@
+"""Per-organisation budgets: what an organisation may spend on model calls in a period.
+
+Usage is added up per organisation and calendar month (UTC) in the database, so every process
+of a deployment sees the same totals. The limits are ``NEXOD_ORG_TOKEN_BUDGET`` and
+``NEXOD_ORG_COST_BUDGET`` (0: none), overridden per organisation by a row of its own
+(``nexod budget set``). Crews check the budget before each task and pause with an
+``interrupt({"type": "budget", "scope": "organisation", …})`` once it is reached.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+def period_of(moment: datetime | None = None) -> str:
+    """The budget period a moment falls in: its calendar month, ``YYYY-MM`` (UTC)."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What an organisation spent in one period."""
+
+    period: str
+    tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """An organisation's budget per period; None: unlimited."""
+
+    tokens: int | None = None
+    cost: float | None = None
+
+    @property
+    def any(self) -> bool:
+        """Whether any limit is set."""
+        return self.tokens is not None or self.cost is not None
+
+
+class OrgBudgets(ABC):
+    """Usage and limits per organisation; safe to share between concurrent runs."""
+
+    @abstractmethod
+    async def limits(self, org_id: str) -> Limits:
+        """The organisation's own limits where set, else the settings' defaults."""
+
+    @abstractmethod
+    async def spent(self, org_id: str, period: str | None = None) -> Spend:
+        """Usage in ``period`` (default: the current one); zero when nothing was recorded."""
+
+    @abstractmethod
+    async def add(self, org_id: str, tokens: int, cost: float | None = None) -> Spend:
+        """Add one model call's (or one run's) usage to the current period; the new total.
+
+        Atomic across processes: concurrent adds never lose an update.
+        """
+
+    @abstractmethod
+    async def set_limits(self, org_id: str, *, tokens: int | None = None,
+                         cost: float | None = None) -> Limits:
+        """Give the organisation its own limits; only the ones given change, 0 means none
+        (unlimited, whatever the default). InvalidInput for a negative limit, writing nothing."""
+
+    @abstractmethod
+    async def clear_limits(self, org_id: str) -> Limits:
+        """Drop the organisation's own limits: back to the settings' defaults."""

@@ -1,0 +1,92 @@
+"""The organisation budget as crews see it: a gate before each task, usage after each call.
+
+Graphs are compiled before the database is open, so crews get the budgets through a getter
+(:data:`BudgetsRef`) that the server fills in once storage is up; the run's organisation is in
+``configurable`` (:data:`nexod.runs.config.ORG_KEY`), which the executor sets on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.types import interrupt
+
+from nexod.budgets.base import OrgBudgets
+from nexod.runs.config import ORG_KEY
+
+BudgetsRef = Callable[[], OrgBudgets | None]
+
+
+def org_of(config: RunnableConfig) -> str | None:
+    """The organisation a run belongs to (None outside the server, e.g. a bare graph)."""
+    org = (config.get("configurable") or {}).get(ORG_KEY)
+    return str(org) if org else None
+
+
+async def org_gate(
+    ref: BudgetsRef | None, config: RunnableConfig, allowance: dict[str, Any] | None, task_id: str,
+) -> dict[str, Any]:
+    """Pause when the organisation's budget for this period is spent.
+
+    Returns the state update: ``{}`` to go on, ``{"org_allowance": …}`` when a person allowed
+    this run more, ``{"stopped": "org_budget", …}`` when they said stop. The interrupt asks
+    ``{"allow": <more tokens, or more cost for a cost budget>}`` or ``{"stop": true}``; an
+    allowance lets this run (not the organisation) go on until usage reaches it.
+    """
+    budgets = ref() if ref is not None else None
+    org = org_of(config)
+    if budgets is None or org is None:
+        return {}
+    limits = await budgets.limits(org)
+    if not limits.any:
+        return {}
+    spend = await budgets.spent(org)
+    allow = dict(allowance or {})
+    if allow.get("period") != spend.period:
+        allow = {}
+    unit: str | None = None
+    if limits.tokens is not None and spend.tokens >= max(limits.tokens, int(allow.get("tokens") or 0)):
+        unit, used, budget = "tokens", float(spend.tokens), float(limits.tokens)
+    elif limits.cost is not None and spend.cost >= max(limits.cost, float(allow.get("cost") or 0)):
+        unit, used, budget = "cost", spend.cost, limits.cost
+    if unit is None:
+        return {}
+    more = ask_budget({
+        "type": "budget", "scope": "organisation", "unit": unit, "task_id": task_id,
+        "org_id": org, "period": spend.period, "used": used, "budget": budget,
+        "question": f"The organisation reached its {unit} budget for {spend.period}. Allow this "
+                    f'run more ({{"allow": {5000 if unit == "tokens" else 1}}}) or stop '
+                    '({"stop": true})?',
+    })
+    if more <= 0:
+        get_stream_writer()({"type": "crew_stopped", "reason": "org_budget", "task_id": task_id})
+        return {"stopped": "org_budget", "current_task": None}
+    return {"org_allowance": {**allow, "period": spend.period, unit: used + more}}
+
+
+def ask_budget(question: dict[str, Any]) -> float:
+    """Interrupt with ``question`` until the answer is ``{"allow": <number>}`` (the amount) or
+    ``{"stop": true}`` (0); anything else asks again, saying what was wrong, instead of failing
+    the run."""
+    while True:
+        answer = interrupt(question)
+        if isinstance(answer, dict) and answer.get("stop"):
+            return 0.0
+        allow = answer.get("allow") if isinstance(answer, dict) else None
+        if isinstance(allow, int | float) and not isinstance(allow, bool) and allow >= 0:
+            return float(allow)
+        question = {**question, "error": f'expected {{"allow": <a number>}} or {{"stop": true}}, '
+                                         f"got {answer!r}"[:300]}
+
+
+async def record(ref: BudgetsRef | None, config: RunnableConfig, usage: dict[str, Any]) -> None:
+    """Add one call's usage (``total_tokens``, ``cost``) to the run's organisation."""
+    budgets = ref() if ref is not None else None
+    org = org_of(config)
+    tokens = int(usage.get("total_tokens") or 0)
+    if budgets is None or org is None or (tokens == 0 and not usage.get("cost")):
+        return
+    await budgets.add(org, tokens, usage.get("cost"))

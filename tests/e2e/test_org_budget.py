@@ -1,0 +1,94 @@
+"""The organisation's monthly budget, across runs and server processes, on SQLite and
+PostgreSQL: a crew run that would go past it pauses for a person (allow more, or stop), and
+``nexod budget`` shows and sets an organisation's own budget."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from tests.conftest import pg_admin_url
+from tests.servers import ROOT, Server, postgres_database
+
+CONFIG = ROOT / "tests" / "crews" / "nexod.json"
+ENV = {"NEXOD_LLM": "python:tests.graphs.scripted:make", "PYTHONPATH": str(ROOT),
+       "NEXOD_ORG_TOKEN_BUDGET": "1"}
+REVIEW = {"inputs": {"document": "memo", "criteria": "short"}}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def srv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    if request.param == "postgres":
+        with postgres_database(pg_admin_url()) as url:
+            s = Server(tmp_path, database_url=url, config=CONFIG, extra_env=ENV)
+            yield s
+            s.stop()
+    else:
+        s = Server(tmp_path, config=CONFIG, extra_env=ENV)
+        yield s
+        s.stop()
+
+
+def cli(srv: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nexod.cli", "budget", *args], env=srv.env(),
+                          cwd=srv.data_dir, capture_output=True, text=True, timeout=60)
+
+
+async def status(http: httpx.AsyncClient, kid: str, want: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (body := (await http.get(f"/crews/review/status/{kid}")).json())["status"] != want:
+        assert body["status"] == "running" and time.monotonic() < deadline, body
+        await asyncio.sleep(0.1)
+    return body
+
+
+async def test_org_budget_pauses_runs_across_processes(srv: Server) -> None:
+    srv.start()
+    sdk = get_client(url=srv.url)
+    thread = (await sdk.threads.create())["thread_id"]
+    out = await sdk.runs.wait(thread, "review", input=REVIEW)
+    # The first task ran (nothing was spent yet); before the second, the budget is spent.
+    ask = out["__interrupt__"][0]["value"]
+    assert ask["type"] == "budget" and ask["scope"] == "organisation" and ask["unit"] == "tokens"
+    assert ask["task_id"] == "verdict_task" and ask["budget"] == 1 and ask["used"] > 1
+    assert ask["org_id"] == "local" and len(ask["period"]) == 7
+    assert list(out["outputs"]) == ["audit_task"]
+    # An answer that is neither is asked again, saying what to send, rather than failing the run.
+    out = await sdk.runs.wait(thread, "review", command={"resume": {"allow": "lots"}})
+    again = out["__interrupt__"][0]["value"]
+    assert again["task_id"] == "verdict_task" and 'expected {"allow": <a number>}' in again["error"]
+    out = await sdk.runs.wait(thread, "review", command={"resume": {"allow": 100_000}})
+    assert out["outputs"]["verdict_task"]["json"]["verdict"] == "pass" and out["stopped"] is None
+    spent = int(cli(srv).stdout.split(": ")[1].split()[0])
+    assert spent == sum(u["total_tokens"] for u in out["usage"].values())
+
+    # Another process sees the same usage: a new run pauses before its first task.
+    srv.stop()
+    srv.start()
+    async with httpx.AsyncClient(base_url=srv.url, timeout=30) as http:
+        kid = (await http.post("/crews/review/kickoff", json=REVIEW)).json()["kickoff_id"]
+        body = await status(http, kid, "pending_budget_approval")
+        assert body["current_task"] == "audit_task" and body["used_tokens"] == spent
+        sdk = get_client(url=srv.url)
+        out = await sdk.runs.wait(kid, "review", command={"resume": {"stop": True}})
+        assert out["stopped"] == "org_budget" and out["outputs"] == {}
+        assert (await status(http, kid, "stopped"))["reason"] == "org_budget"
+
+        # The organisation's own budget (0: none) replaces the default.
+        done = cli(srv, "local", "--tokens", "0")
+        assert done.returncode == 0 and "tokens of unlimited" in done.stdout, done.stderr
+        kid = (await http.post("/crews/review/kickoff", json=REVIEW)).json()["kickoff_id"]
+        await status(http, kid, "completed")
+        bad = cli(srv, "local", "--tokens", "-5")
+        assert bad.returncode == 2 and "cannot be negative" in bad.stderr
+        back = cli(srv, "local", "--default")
+        assert back.returncode == 0 and "of 1," in back.stdout
