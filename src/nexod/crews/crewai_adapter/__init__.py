@@ -18,6 +18,7 @@ without it is a ConfigError that says what to install.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from nexod.errors import ConfigError
@@ -40,7 +41,11 @@ def require_crewai(what: str) -> Any:
     for key, value in _TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
     try:
-        import crewai
+        with warnings.catch_warnings():
+            # Its import machinery warns about its own lazy modules (crewai.rag.embeddings):
+            # nothing a user can act on.
+            warnings.simplefilter("ignore", ImportWarning)
+            import crewai
     except ImportError as exc:
         raise ConfigError(
             f"{what} is a CrewAI crew, which needs the optional extra: {INSTALL_HINT} "
