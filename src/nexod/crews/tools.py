@@ -54,14 +54,17 @@ class FolderSearch:
                         if para:
                             self.passages.append((file.name, para, set(_WORD.findall(para.lower()))))
 
-    async def __call__(self, query: str) -> str:
+    def find(self, query: str) -> list[tuple[str, str]]:
+        """The best ``top_k`` (file name, paragraph) pairs sharing words with ``query``."""
         words = set(_WORD.findall(query.lower()))
         scored = sorted(
             ((len(words & terms), i) for i, (_, _, terms) in enumerate(self.passages)),
             key=lambda p: (-p[0], p[1]),
         )
-        picked = [self.passages[i] for score, i in scored[: self.top_k] if score > 0]
-        text = "\n\n".join(f"[{src}] {para}" for src, para, _ in picked)
+        return [self.passages[i][:2] for score, i in scored[: self.top_k] if score > 0]
+
+    async def __call__(self, query: str) -> str:
+        text = "\n\n".join(f"[{src}] {para}" for src, para in self.find(query))
         return text[: self.max_chars]
 
 
@@ -87,10 +90,10 @@ class KnowledgeSearch:
         parts: list[str] = []
         scope = RUN_KNOWLEDGE.get()
         if scope is not None:
+            kb, org = scope.knowledge, scope.org_id
             try:
-                hits = [] if not await scope.knowledge.namespace_exists(scope.org_id, self.namespace) \
-                    else await scope.knowledge.search(scope.org_id, query[:2000], namespace=self.namespace,
-                                                    k=self.top_k, mode="hybrid")
+                hits = await kb.search(org, query[:2000], namespace=self.namespace, k=self.top_k,
+                                       mode="hybrid") if await kb.namespace_exists(org, self.namespace) else []
             except Exception as exc:  # the knowledge base is a help, not a precondition
                 log.warning("knowledge_search_failed", extra={"reason": str(exc)})
                 hits = []
@@ -98,9 +101,10 @@ class KnowledgeSearch:
                 where = hit.source + (f" §{hit.section}" if hit.section else "")
                 where += (f" p.{hit.page}" if hit.page else "") + f" chars {hit.char_start}-{hit.char_end}"
                 parts.append(f"[{where}] {hit.text.strip()}")
-        found = await self.folder(query)
-        if found:
-            parts.append(found)
+        # The crew's documents may be in the knowledge base too: quote each passage once.
+        quoted = " ".join(" ".join(p.split()) for p in parts)
+        parts += [f"[{src}] {para}" for src, para in self.folder.find(query)
+                  if " ".join(para.split()) not in quoted]
         return "\n\n".join(parts)[: self.max_chars]
 
 
