@@ -187,3 +187,25 @@ async def test_bad_input_is_4xx_and_writes_nothing(http: httpx.AsyncClient, ns: 
     after = (await http.get("/knowledge/documents", params={"namespace": ns})).json()
     assert after == before
     assert len(await search(http, ns, "cats", k=100)) == len(await search(http, ns, "cats", k=100))
+
+
+async def test_vector_store_operations_in_metrics(http: httpx.AsyncClient, ns: str, server: Server) -> None:
+    """Each upsert and query of the vector store is timed in /metrics, labelled by backend and
+    operation (never by namespace or document)."""
+    from tests.e2e.test_observability import metrics, value
+
+    before = metrics(server.url)
+    await ingest_text(http, ns, GUIDE, "billing.md", content_type="text/markdown")
+    for _ in range(3):
+        await search(http, ns, "refund annual plans", mode="semantic")
+    await search(http, ns, "refund annual plans", mode="keyword")  # no vector query
+    after = metrics(server.url)
+    name = "nexod_vector_search_duration_seconds"
+    count = f"{name}_count"
+    assert value(after, count, op="query") - value(before, count, op="query") == 3
+    assert value(after, count, op="upsert") - value(before, count, op="upsert") == 1
+    backends = {lab["backend"] for lab, _ in after[count]}
+    assert backends <= {"local", "pgvector"} and backends, backends
+    took = value(after, f"{name}_sum", op="query") - value(before, f"{name}_sum", op="query")
+    assert 0 < took < 30
+    assert not any(ns in str(lab) for lab, _ in after[count])
