@@ -6,15 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from nexod.auth.keys import ApiKeys, key_dict
-from nexod.auth.revocations import Watermark
-from nexod.auth.sessions import Sessions
 from nexod.errors import NexodError
 from nexod.settings import LOCAL_ORG, Settings
+
+if TYPE_CHECKING:  # imported where used: every `nexod` command loads this module
+    from nexod.auth.keys import ApiKeys
+    from nexod.auth.sessions import Sessions
 
 T = TypeVar("T")
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -23,6 +24,9 @@ OrgOption = Annotated[str, typer.Option("--org", help="Organisation the key belo
 
 @asynccontextmanager
 async def _open(settings: Settings) -> AsyncIterator[tuple[ApiKeys, Sessions]]:
+    from nexod.auth.keys import ApiKeys
+    from nexod.auth.revocations import Watermark
+    from nexod.auth.sessions import Sessions
     from nexod.cache.base import open_caches
     from nexod.db.engine import create_engine, sessionmaker
     from nexod.db.migrate import upgrade
@@ -72,6 +76,8 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
     @keys_app.command("list")
     def list_(org: OrgOption = LOCAL_ORG) -> None:
         """List an organisation's keys (never their secrets)."""
+        from nexod.auth.keys import key_dict
+
         rows = _run(settings(), lambda keys, _: keys.list(org))
         for row in rows:
             d = key_dict(row)
