@@ -148,6 +148,19 @@ async def test_webhooks_verified_idempotent_and_change_roles(
     assert (await http.post("/threads/search", json={}, headers=h)).status_code == 200
     r = await http.post("/threads", json={}, headers=h)
     assert r.status_code == 403 and "write" in r.json()["detail"]
+    # Removed from the organisation: the token still names it (Clerk's last minute), refused
+    # at once; re-added, it works again; a deleted user's last tokens are refused too.
+    removed, removed_headers = clerk.webhook(membership_event("deleted", org, user))
+    assert (await http.post("/webhooks/clerk", content=removed, headers=removed_headers)).status_code == 200
+    r = await http.post("/threads/search", json={}, headers=h)
+    assert r.status_code == 401 and "removed" in r.json()["detail"], r.text
+    added, added_headers = clerk.webhook(membership_event("created", org, user, "org:member"))
+    assert (await http.post("/webhooks/clerk", content=added, headers=added_headers)).status_code == 200
+    assert await role() == "member"
+    gone, gone_headers = clerk.webhook({"type": "user.deleted", "object": "event",
+                                        "data": {"id": user, "deleted": True}})
+    assert (await http.post("/webhooks/clerk", content=gone, headers=gone_headers)).status_code == 200
+    assert (await http.get("/auth/me", headers=h)).status_code == 401
 
 
 # --- tenants --------------------------------------------------------------------------------

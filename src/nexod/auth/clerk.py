@@ -19,7 +19,7 @@ from jwt import PyJWKClient
 
 from nexod.auth.apikey import ApiKeyAuthenticator
 from nexod.auth.base import Credentials, Principal, parse_role
-from nexod.auth.directory import Directory
+from nexod.auth.directory import REMOVED, Directory
 from nexod.auth.keys import PREFIX, ApiKeys
 from nexod.auth.sessions import Sessions
 from nexod.errors import Unauthenticated
@@ -156,6 +156,8 @@ class ClerkAuthenticator(ApiKeyAuthenticator):
             # The webhook mirror is newer than a token up to a minute old: a role changed
             # there wins.
             mirrored = await self.directory.role_of(who.org_id, who.subject)
+            if mirrored == REMOVED:  # its token predates the removal: refused at once
+                raise Unauthenticated(f"the user was removed from organisation '{who.org_id}'")
             if mirrored is not None:
                 who = replace(who, role=mirrored)
         return who

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +20,10 @@ ROLE_TTL = 60.0
 RECHECK = 5.0
 """Seconds a process trusts that an organisation it has seen is not deleted: a deletion bars
 the organisation's callers at once in the process that received it, within this elsewhere."""
+
+
+REMOVED: Literal["removed"] = "removed"
+"""The role stored for a membership a webhook removed (or whose user was deleted)."""
 
 
 def role_key(org_id: str, user_id: str) -> str:
@@ -66,9 +70,10 @@ class Directory:
         """This process stops trusting the organisation (it was just deleted)."""
         self._known.pop(org_id, None)
 
-    async def role_of(self, org_id: str, user_id: str) -> Role | None:
-        """The user's mirrored role in the organisation, None when not mirrored (cached for
-        ROLE_TTL seconds; webhooks that change it drop the cached copy)."""
+    async def role_of(self, org_id: str, user_id: str) -> Role | Literal["removed"] | None:
+        """The user's mirrored role in the organisation: ``removed`` once a webhook said they
+        left it, None when not mirrored (cached for ROLE_TTL seconds; webhooks that change it
+        drop the cached copy)."""
         key = role_key(org_id, user_id)
         cached = await self._caches.get(key, layer="roles")
         if isinstance(cached, dict):
@@ -78,6 +83,8 @@ class Directory:
                 role = await s.scalar(select(Membership.role).where(
                     Membership.org_id == org_id, Membership.user_id == user_id))
             await self._caches.set(key, {"role": role}, ROLE_TTL)
+        if role == REMOVED:
+            return REMOVED
         return parse_role(role) if role is not None else None
 
     async def forget_role(self, org_id: str, user_id: str) -> None:
@@ -132,15 +139,24 @@ class Directory:
 
     @staticmethod
     async def remove_membership(s: AsyncSession, org_id: str, user_id: str) -> None:
-        """Delete a membership."""
-        await s.execute(delete(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id))
+        """Mark a membership removed (a tombstone, not a delete): the user's Clerk tokens,
+        valid for up to a minute more and still naming the organisation, are refused at once."""
+        now = utcnow()
+        row = await s.get(Membership, (org_id, user_id))
+        if row is None:
+            s.add(Membership(org_id=org_id, user_id=user_id, role=REMOVED, created_at=now, updated_at=now))
+        else:
+            row.role, row.updated_at = REMOVED, now
+        await s.flush()
 
     @staticmethod
     async def remove_user(s: AsyncSession, user_id: str) -> list[str]:
-        """Delete a user and their memberships; the organisations they were in."""
+        """Forget a deleted user's name and email and mark their memberships removed (so their
+        last tokens are refused); returns the organisations they were in."""
         orgs = list(await s.scalars(select(Membership.org_id).where(Membership.user_id == user_id)))
-        await s.execute(delete(Membership).where(Membership.user_id == user_id))
-        await s.execute(delete(User).where(User.user_id == user_id))
+        await s.execute(update(Membership).where(Membership.user_id == user_id)
+                        .values(role=REMOVED, updated_at=utcnow()))
+        await s.execute(update(User).where(User.user_id == user_id).values(email=None, name=None))
         return orgs
 
     @staticmethod

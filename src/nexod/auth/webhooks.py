@@ -124,7 +124,8 @@ class ClerkWebhooks:
             await d.set_membership(s, org, user, data.get("role"))
             return [(org, user, kind.endswith("updated"), False)]
         elif kind == "organizationMembership.deleted":
-            org, user = str(data["organization"]["id"]), str(data["public_user_data"]["user_id"])
+            org = await d.upsert_org(s, data["organization"])
+            user = await d.upsert_user(s, data["public_user_data"])
             await d.remove_membership(s, org, user)
             return [(org, user, True, True)]
         return []
