@@ -12,6 +12,7 @@ from nexod import __version__
 from nexod.api import (
     assistants,
     auth,
+    budgets,
     crews,
     knowledge,
     meta,
@@ -64,7 +65,7 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, tag_sentry=sentry)
     install_error_handlers(app)
     for r in (meta.router, auth.router, assistants.router, threads.router, runs.router, store.router,
-              ws.router, webhooks.router, observability.router, crews.router,
+              ws.router, webhooks.router, observability.router, crews.router, budgets.router,
               knowledge.router):
         app.include_router(r)
     return app

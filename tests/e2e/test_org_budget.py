@@ -92,3 +92,21 @@ async def test_org_budget_pauses_runs_across_processes(srv: Server) -> None:
         assert bad.returncode == 2 and "cannot be negative" in bad.stderr
         back = cli(srv, "local", "--default")
         assert back.returncode == 0 and "of 1," in back.stdout
+
+        # Over HTTP: members read their organisation's budget; the operator sets anyone's.
+        mine = (await http.get("/budget")).json()
+        assert mine["org_id"] == "local" and mine["limits"] == {"tokens": 1, "cost": None}
+        assert mine["spent"]["tokens"] > spent and mine["remaining"]["tokens"] == 0
+        for bad_body in ({}, {"tokens": -1}, {"tokens": "lots"}, {"tokens": 5, "extra": 1}):
+            r = await http.put("/budgets/local", json=bad_body)
+            assert r.status_code == 422, (bad_body, r.text)
+        assert (await http.get("/budget")).json()["limits"]["tokens"] == 1  # nothing written
+        r = await http.put("/budgets/local", json={"tokens": 10_000_000, "cost": 2.5})
+        assert r.status_code == 200 and r.json()["limits"] == {"tokens": 10_000_000, "cost": 2.5}
+        assert r.json()["remaining"]["tokens"] == 10_000_000 - mine["spent"]["tokens"]
+        kid = (await http.post("/crews/review/kickoff", json=REVIEW)).json()["kickoff_id"]
+        await status(http, kid, "completed")
+        other = (await http.put("/budgets/org_other", json={"tokens": 7})).json()
+        assert other["org_id"] == "org_other" and other["spent"]["tokens"] == 0
+        r = await http.delete("/budgets/local")
+        assert r.status_code == 200 and r.json()["limits"]["tokens"] == 1

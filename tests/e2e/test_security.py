@@ -233,6 +233,12 @@ async def _tenant_probe(base: str, clerk: ClerkDouble) -> None:
             for secret in (aid, tid, "tenant a only", "secret-agent", key["key_id"], '"a"', "a-plans",
                            doc["document_id"]):
                 assert secret not in r.text, (r.request.url, r.text)
+        # Budgets: each organisation reads its own; only the operator (local admins) sets them.
+        assert (await c.get("/budget", headers=b)).json()["org_id"] == "org_b"
+        for method, path, body in (("GET", "/budgets/org_a", None), ("PUT", "/budgets/org_b", {"tokens": 9}),
+                                   ("DELETE", "/budgets/org_a", None)):
+            r = await c.request(method, path, json=body, headers=b)
+            assert r.status_code == 403 and "local organisation" in r.text, (method, path, r.text)
         # b's own defaults: one per graph of the test config
         defaults = len(json.loads(TEST_GRAPHS.read_text())["graphs"])
         assert (await c.post("/assistants/count", json={}, headers=b)).json() == defaults

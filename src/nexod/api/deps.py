@@ -61,14 +61,15 @@ APPROVE = need("approve", "update a thread's state")
 ADMINISTER = need("administer", "administer this organisation")
 
 
-async def _operator(who: PrincipalDep) -> None:
-    # Alerts span every tenant: only admins of the operator's own (`local`) organisation —
-    # the local user, or keys made with `nexod keys create` and its default --org.
-    if who.org_id != LOCAL_ORG or "administer" not in who.permissions:
-        raise Forbidden("administer", "read platform-wide alerts (admins of the local organisation)")
+def operator(what: str) -> Any:
+    """A route dependency for the platform's operator: admins of the local organisation (the
+    local user, or keys made with `nexod keys create` and its default --org); 403 otherwise."""
 
+    async def check(who: PrincipalDep) -> None:
+        if who.org_id != LOCAL_ORG or "administer" not in who.permissions:
+            raise Forbidden("administer", f"{what} (admins of the local organisation)")
 
-OPERATOR = Depends(_operator)
+    return Depends(check)
 
 
 # Documented in the OpenAPI schema; checked by _uuid so the 422 names the parameter.

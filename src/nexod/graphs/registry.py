@@ -89,6 +89,11 @@ class GraphRegistry:
         """Give crews the organisation budgets, once storage is open (graphs load before)."""
         self._budgets = budgets
 
+    @property
+    def budgets(self) -> OrgBudgets | None:
+        """The organisation budgets crews check (None until storage is open)."""
+        return self._budgets
+
     def _budgets_ref(self) -> OrgBudgets | None:
         return self._budgets
 
