@@ -110,3 +110,5 @@ async def test_org_budget_pauses_runs_across_processes(srv: Server) -> None:
         assert other["org_id"] == "org_other" and other["spent"]["tokens"] == 0
         r = await http.delete("/budgets/local")
         assert r.status_code == 200 and r.json()["limits"]["tokens"] == 1
+        r = await http.put("/budgets/bad%00id", json={"tokens": 1})
+        assert r.status_code == 422 and "org_id" in r.text, r.text

@@ -19,7 +19,8 @@ from nexod.errors import InvalidInput, Unavailable
 
 router = APIRouter(tags=["budgets"])
 OPERATOR = operator("set organisations' budgets")
-OrgId = Annotated[str, Path(min_length=1, max_length=64)]
+OrgId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.@-]+$",
+                              description="An organisation id (`local`, `org_…`, `personal:user_…`)")]
 
 
 class BudgetLimits(Body):
