@@ -744,3 +744,52 @@ def test_no_secret_in_logs_or_database(secure_server: Server) -> None:
             # nor any JWT signature part on its own
             if secret.count(".") == 2:
                 assert secret.rsplit(".", 1)[1].encode() not in data, p.name
+
+
+@pytest.mark.postgres
+async def test_org_deleted_purges_on_postgres(clerk: ClerkDouble, tmp_path: Path) -> None:
+    """The purge on PostgreSQL (pgvector, the PostgreSQL checkpointer): every table of the
+    deleted organisation is emptied, checkpoints included; the other tenant keeps its data."""
+    import psycopg
+
+    gone, kept = f"org_{uuid.uuid4().hex[:8]}", f"org_{uuid.uuid4().hex[:8]}"
+    with postgres_database(pg_admin_url()) as url:
+        srv = Server(tmp_path, database_url=url, extra_env=clerk.env())
+        srv.start()
+        try:
+            async with httpx.AsyncClient(base_url=srv.url, timeout=60) as http:
+                threads: dict[str, str] = {}
+                for org in (gone, kept):
+                    h = bearer(clerk, f"user_{org}", org)
+                    aid = (await http.post("/assistants", json={"graph_id": "steps"}, headers=h)).json()["assistant_id"]
+                    tid = (await http.post("/threads", json={}, headers=h)).json()["thread_id"]
+                    r = await http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": aid, "input": {}}, headers=h)
+                    assert r.status_code == 200, r.text
+                    assert (await http.put("/store/items", headers=h, json={
+                        "namespace": ["n"], "key": "k", "value": {"v": org}})).status_code == 204
+                    assert (await http.post("/knowledge/documents", headers=h, json={
+                        "source": "plans.md", "text": f"plans of {org}"})).status_code == 201
+                    threads[org] = tid
+                body, headers = clerk.webhook({"type": "organization.deleted", "object": "event",
+                                               "data": {"id": gone, "deleted": True}})
+                assert (await http.post("/webhooks/clerk", content=body, headers=headers)).status_code == 200
+                other = bearer(clerk, f"user_{kept}", kept)
+                hits = (await http.post("/knowledge/search", json={"query": "plans"}, headers=other)).json()["hits"]
+                assert [h["text"] for h in hits] == [f"plans of {kept}"]
+            with psycopg.connect(url) as conn:
+                def count(sql: str, arg: str) -> int:
+                    row = conn.execute(sql, (arg,)).fetchone()
+                    return int(row[0]) if row else 0
+
+                for table in ("assistants", "threads", "agent_sessions", "agent_logs", "store_items",
+                              "kb_documents", "vector_metadata", "kb_vectors"):
+                    # pgvector's rows carry the tenant in their namespace, "<org>/<namespace>"
+                    where = "namespace LIKE %s" if table == "kb_vectors" else "org_id = %s"
+                    for org, left in ((gone, False), (kept, True)):
+                        arg = f"{org}/%" if table == "kb_vectors" else org
+                        n = count(f"SELECT count(*) FROM {table} WHERE {where}", arg)
+                        assert (n > 0) == left, (table, org, n)
+                assert count("SELECT count(*) FROM checkpoints WHERE thread_id = %s", threads[gone]) == 0
+                assert count("SELECT count(*) FROM checkpoints WHERE thread_id = %s", threads[kept]) > 0
+        finally:
+            srv.stop()
