@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         64, ge=16, le=2048, description="HNSW build breadth for new indexes: higher builds slower "
         "with better recall (measured: 64 gives recall@10 0.92 at 1M vectors with ef_search 256).",
     )
+    kb_hnsw_dtype: Literal["f32", "f16", "i8"] = Field(
+        "f32", description="What the local store's HNSW index holds: f32 vectors, or f16 / i8 "
+        "quantised ones whose candidates are re-scored exactly with the f32 vectors (faster to "
+        "build and search; an index of another kind is rebuilt on open).",
+    )
     kb_ef_search: int = Field(
         96, ge=10, le=4096, description="HNSW search breadth (local store and pgvector): higher "
         "is slower with better recall.",
