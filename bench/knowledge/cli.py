@@ -34,6 +34,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="'scale': the local store's HNSW degree (default: NEXOD_KB_HNSW_M's default)")
     p.add_argument("--hnsw-ef-construction", type=int, default=None,
                    help="'scale': the local store's HNSW build breadth (default: NEXOD_KB_HNSW_EF_CONSTRUCTION's)")
+    p.add_argument("--hnsw-dtype", default=None, choices=("f32", "f16", "i8"),
+                   help="'scale': what the local store's index holds (default: NEXOD_KB_HNSW_DTYPE's default)")
     p.add_argument("--local-efs", default="64,128,256,512,1024", help="'scale': local search breadths")
     p.add_argument("--pg-efs", default="40,100,200,400,800", help="'scale': pgvector hnsw.ef_search values")
     p.add_argument("--limit", type=int, help="man pages used by 'quality' (default: all)")
@@ -150,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         local = LocalConfig(
             m=args.hnsw_m or int(fields["kb_hnsw_m"].default),
             ef_construction=args.hnsw_ef_construction or int(fields["kb_hnsw_ef_construction"].default),
+            dtype=args.hnsw_dtype or str(fields["kb_hnsw_dtype"].default),
             efs=tuple(int(e) for e in args.local_efs.split(",")))
         pg_efs = tuple(int(e) for e in args.pg_efs.split(","))
         stores = tuple(args.stores.split(","))

@@ -7,8 +7,9 @@ cores, as the store's ``_build_ann`` does) over the scale benchmark's clustered 
 searches 200 queries one at a time at each ``ef`` and prints build time, p50 / p95 and recall@10
 against exact search. ``--topics`` scales the number of topics down with ``--n`` so that a
 smaller set keeps the 1M set's density (50 points per sub-topic at 1,000 topics x 20 at 1M):
-``--n 200000 --topics 200`` is as crowded locally as the 1M benchmark. ``--rerank C`` fetches
-``C`` candidates and re-scores them exactly with the f32 vectors (what a quantised index needs).
+``--n 200000 --topics 200`` is as crowded locally as the 1M benchmark. Quantised indexes
+(``f16``, ``i8``) are searched as the store searches them: metric ``cos``, ``RERANK`` x 10
+candidates re-scored exactly with the f32 vectors.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from bench.knowledge.scale import QUERIES, K, clustered, exact_top
 from bench.stats import Summary
+from nexod.knowledge.vectors.local import RERANK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--topics", type=int, default=1000)
     p.add_argument("--configs", default="16:64:f32")
     p.add_argument("--efs", default="64,128,256,512")
-    p.add_argument("--rerank", type=int, default=0)
     args = p.parse_args(argv)
     from nexod.knowledge.native import load_usearch
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"n={args.n:,} topics={args.topics} load={os.getloadavg()[0]:.2f}", flush=True)
     for cfg in args.configs.split(","):
         m, efc, dtype = cfg.split(":")
-        ann: Any = Index(ndim=data.shape[1], metric="ip", dtype=dtype, connectivity=int(m),
+        ann: Any = Index(ndim=data.shape[1], metric="ip" if dtype == "f32" else "cos", dtype=dtype, connectivity=int(m),
                          expansion_add=int(efc))
         t0 = time.perf_counter()
         ann.add(np.arange(args.n, dtype=np.uint64), data, threads=os.cpu_count() or 1)
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{ann.memory_usage / 2**20:.0f} MiB, load {os.getloadavg()[0]:.2f}", flush=True)
         for ef in (int(e) for e in args.efs.split(",")):
             ann.expansion_search = ef
-            fetch = max(K, args.rerank)
+            fetch = K if dtype == "f32" else K * RERANK
             for q in queries[:20]:
                 ann.search(q, fetch, threads=1)
             samples, found = [], 0
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 res = ann.search(q, fetch, threads=1)
                 keys = res.keys.astype(np.int64)
-                if args.rerank:
+                if dtype != "f32":
                     keys = keys[np.argsort(-(data[keys] @ q))[:K]]
                 samples.append(time.perf_counter() - t)
                 found += len(want & set(map(int, keys[:K])))

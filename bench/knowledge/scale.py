@@ -51,6 +51,7 @@ class LocalConfig:
 
     m: int = 16
     ef_construction: int = 64
+    dtype: str = "f32"
     efs: tuple[int, ...] = LOCAL_EFS
 
 
@@ -139,7 +140,7 @@ async def bench_local(size: int, data: np.ndarray[Any, Any], queries: np.ndarray
     from nexod.knowledge.vectors.local import LocalVectorStore
 
     store = LocalVectorStore(root / f"local-{size}", model=MODEL, dim=DIM, m=cfg.m,
-                             ef_construction=cfg.ef_construction)
+                             ef_construction=cfg.ef_construction, dtype=cfg.dtype)
     await store.setup()
     before = load_avg()
     started = time.perf_counter()
@@ -152,7 +153,8 @@ async def bench_local(size: int, data: np.ndarray[Any, Any], queries: np.ndarray
     load = timings["load_s"]
     space = store._spaces["bench"]  # the bench reads internals to report how the store searches
     kind = ("exact (below NEXOD_KB_EXACT_BELOW)" if space.ann is None
-            else f"usearch HNSW f32, M={cfg.m}, ef_construction={cfg.ef_construction}")
+            else f"usearch HNSW {cfg.dtype}{' (re-scored in f32)' if cfg.dtype != 'f32' else ''}, "
+                 f"M={cfg.m}, ef_construction={cfg.ef_construction}")
     rows = []
     for ef in cfg.efs if space.ann is not None else (0,):
         if space.ann is not None:
