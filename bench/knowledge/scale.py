@@ -11,7 +11,7 @@ at several HNSW search breadths (``ef``).
 Both stores are loaded through their ``bulk_upsert``: the local store takes the vectors in
 batches with its HNSW index kept current (usearch, batch ``add`` on every core); pgvector
 ``COPY``s the rows (binary) into an empty table and builds its HNSW index once afterwards
-(m=16, ef_construction=64, ``maintenance_work_mem`` 6 GB so the graph is built in memory, one
+(m=16, ef_construction=64 unless told otherwise, ``maintenance_work_mem`` 6 GB so the graph is built in memory, one
 parallel helper). The machine's 1-minute load average is recorded around every phase.
 """
 
@@ -169,7 +169,8 @@ async def bench_local(size: int, data: np.ndarray[Any, Any], queries: np.ndarray
 
 async def bench_pgvector(size: int, data: np.ndarray[Any, Any], queries: np.ndarray[Any, Any],
                          truth: list[set[int]], admin_url: str, log: Callable[[str], None],
-                         efs: tuple[int, ...] = PG_EFS) -> tuple[LoadRow, list[SearchRow]]:
+                         efs: tuple[int, ...] = PG_EFS, m: int = PG_M,
+                         ef_construction: int = PG_EF_CONSTRUCTION) -> tuple[LoadRow, list[SearchRow]]:
     """COPY ``data`` into pgvector on a fresh database, build HNSW once, search at each ``ef``."""
     from tests.servers import postgres_database
 
@@ -177,7 +178,7 @@ async def bench_pgvector(size: int, data: np.ndarray[Any, Any], queries: np.ndar
     from nexod.knowledge.vectors.pgvector import PgVectorStore
 
     with postgres_database(admin_url) as url:
-        store = PgVectorStore(url, model=MODEL, dim=DIM, m=PG_M, ef_construction=PG_EF_CONSTRUCTION)
+        store = PgVectorStore(url, model=MODEL, dim=DIM, m=m, ef_construction=ef_construction)
         await store.setup()
         before = load_avg()
         started = time.perf_counter()
@@ -200,14 +201,15 @@ async def bench_pgvector(size: int, data: np.ndarray[Any, Any], queries: np.ndar
             log(f"pgvector {size:,} ef={ef}: p50 {latency.p50 * 1000:.2f} ms p95 {latency.p95 * 1000:.2f} ms "
                 f"recall {recall:.3f} (load {load_avg()})")
             await searcher.aclose()
-    note = (f"COPY (binary), then HNSW m={PG_M}, ef_construction={PG_EF_CONSTRUCTION} built once; "
+    note = (f"COPY (binary), then HNSW m={m}, ef_construction={ef_construction} built once; "
             f"load avg {before} -> {load_avg()}")
     return LoadRow("pgvector", size, timings["load_s"], timings["index_s"], note), rows
 
 
 async def run_scale(sizes: list[int], *, admin_url: str | None, root: Path,
                     log: Callable[[str], None], stores: tuple[str, ...] = ("local", "pgvector"),
-                    local: LocalConfig | None = None, pg_efs: tuple[int, ...] = PG_EFS) -> ScaleResult:
+                    local: LocalConfig | None = None, pg_efs: tuple[int, ...] = PG_EFS,
+                    pg_build: tuple[int, int] = (PG_M, PG_EF_CONSTRUCTION)) -> ScaleResult:
     """Every size on every store; pgvector only with an admin URL."""
     result = ScaleResult()
     biggest = max(sizes)
@@ -221,7 +223,7 @@ async def run_scale(sizes: list[int], *, admin_url: str | None, root: Path,
             result.loads.append(load)
             result.searches += rows
         if admin_url and "pgvector" in stores:
-            load, rows = await bench_pgvector(size, data, queries, truth, admin_url, log, pg_efs)
+            load, rows = await bench_pgvector(size, data, queries, truth, admin_url, log, pg_efs, *pg_build)
             result.loads.append(load)
             result.searches += rows
         await asyncio.sleep(0)
