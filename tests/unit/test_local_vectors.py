@@ -26,4 +26,5 @@ async def test_an_index_of_another_dtype_is_rebuilt_on_open(tmp_path: Path) -> N
     assert hits[0].id == "5" and abs(hits[0].score - 1.0) < 1e-5  # exact scores after re-scoring
     exact = np.argsort(-(vecs @ vecs[5]))[:3]
     assert [h.id for h in hits] == [str(i) for i in exact]
+    assert space._same_kind(space.path / "hnsw.usearch")  # saved at once, not rebuilt on every open
     await again.aclose()

@@ -80,6 +80,7 @@ class _Space:
     def load(self) -> None:
         """Read the snapshot (if any), then replay the log on top of it."""
         snap = self.path / "rows.bin"
+        stale = False
         if snap.is_file():
             data = orjson.loads(snap.read_bytes())
             self.ids, self.meta = data["ids"], data["meta"]
@@ -89,10 +90,12 @@ class _Space:
             self.vecs[:n] = vecs[:n]
             self.rows = {i: r for r, i in enumerate(self.ids) if i is not None}
             self.alive = len(self.rows)
-            if (self.path / "hnsw.usearch").is_file() and self._same_kind(self.path / "hnsw.usearch"):
+            index = self.path / "hnsw.usearch"
+            if index.is_file() and self._same_kind(index):
                 self.ann = self._new_ann()
-                self.ann.load(str(self.path / "hnsw.usearch"))
-            # else: built afresh below (another NEXOD_KB_HNSW_DTYPE wrote it)
+                self.ann.load(str(index))
+            elif index.is_file():  # another NEXOD_KB_HNSW_DTYPE wrote it: rebuilt below, then saved
+                stale = True
         log_path = self.path / "log.bin"
         if log_path.is_file():
             self._replay(log_path.read_bytes())
@@ -102,6 +105,8 @@ class _Space:
             self.path.mkdir(parents=True, exist_ok=True)
             self.log = open(log_path, "ab")
             self.log_bytes = self.log.tell()
+            if stale:
+                self.snapshot()
 
     def _replay(self, buf: bytes) -> None:
         pos, vec_bytes = 0, self.dim * 4
