@@ -4,8 +4,9 @@ Small namespaces are searched exactly (one matrix product); from ``exact_below``
 usearch HNSW index answers instead, kept up to date on every write. The index holds ``f32``
 vectors, or quantised ones (``f16``, ``i8``: faster to build and search, a quarter of the
 memory for ``i8``) whose candidates (:data:`RERANK` x k) are re-scored exactly with the f32
-vectors the store keeps anyway, so scores stay exact and quantisation costs no recall. Filters are checked on the HNSW candidates (over-fetched), and when too few pass, on an
-exact scan of the rows that match — so a selective filter is slower, never wrong.
+vectors the store keeps anyway, so scores stay exact and quantisation costs no recall.
+Filters are checked on the HNSW candidates (over-fetched), and when too few pass, on an exact
+scan of the rows that match — so a selective filter is slower, never wrong.
 
 Durability: each write is appended to the namespace's log (``log.bin``) before it is applied;
 a snapshot (``vectors.npy``, ``rows.bin``, ``hnsw.usearch``) is written when the log grows
