@@ -134,8 +134,9 @@ class Settings(BaseSettings):
     kb_hnsw_dtype: Literal["f32", "f16", "i8"] = Field(
         "i8", description="What the local store's HNSW index holds: i8 (or f16) quantised vectors "
         "whose candidates are re-scored exactly with the f32 vectors the store keeps anyway, or "
-        "f32 vectors (no re-scoring). i8 builds faster, searches faster and takes a quarter of the "
-        "memory; an index of another kind is rebuilt on open.",
+        "f32 vectors (no re-scoring). Measured at 1M: i8 loads in 342 s against 593 s, p95 1.06 "
+        "against 1.64 ms, recall@10 0.995 against 1.000 at ef_search 96, a quarter of the index "
+        "memory. An index of another kind is rebuilt on open.",
     )
     kb_ef_search: int = Field(
         96, ge=10, le=4096, description="HNSW search breadth (local store and pgvector): higher "
