@@ -36,8 +36,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="'scale': the local store's HNSW build breadth (default: NEXOD_KB_HNSW_EF_CONSTRUCTION's)")
     p.add_argument("--hnsw-dtype", default=None, choices=("f32", "f16", "i8"),
                    help="'scale': what the local store's index holds (default: NEXOD_KB_HNSW_DTYPE's default)")
-    p.add_argument("--pg-m", type=int, default=16, help="'scale': pgvector's HNSW m (default 16)")
-    p.add_argument("--pg-ef-construction", type=int, default=64, help="'scale': pgvector's ef_construction (default 64)")
+    p.add_argument("--pg-m", type=int, default=None, help="'scale': pgvector's HNSW m (default: NEXOD_KB_HNSW_M's)")
+    p.add_argument("--pg-ef-construction", type=int, default=None,
+                   help="'scale': pgvector's ef_construction (default: NEXOD_KB_HNSW_EF_CONSTRUCTION's)")
     p.add_argument("--local-efs", default="64,128,256,512,1024", help="'scale': local search breadths")
     p.add_argument("--pg-efs", default="40,100,200,400,800", help="'scale': pgvector hnsw.ef_search values")
     p.add_argument("--limit", type=int, help="man pages used by 'quality' (default: all)")
@@ -157,13 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             dtype=args.hnsw_dtype or str(fields["kb_hnsw_dtype"].default),
             efs=tuple(int(e) for e in args.local_efs.split(",")))
         pg_efs = tuple(int(e) for e in args.pg_efs.split(","))
+        local_defaults = (int(fields["kb_hnsw_m"].default), int(fields["kb_hnsw_ef_construction"].default))
         stores = tuple(args.stores.split(","))
         if not args.database_url:
             log.print("[yellow]no NEXOD_TEST_DATABASE_URL: local store only[/]")
         with tempfile.TemporaryDirectory(prefix="nexod-kb-scale-") as tmp:
             s = asyncio.run(run_scale(sizes, admin_url=args.database_url, root=Path(tmp), log=log.log,
                                       stores=stores, local=local, pg_efs=pg_efs,
-                                      pg_build=(args.pg_m, args.pg_ef_construction)))
+                                      pg_build=(args.pg_m or local_defaults[0],
+                                                args.pg_ef_construction or local_defaults[1])))
         raw["scale"] = {"searches": [{**asdict(r), "latency": r.latency.as_ms()} for r in s.searches],
                         "loads": [asdict(r) for r in s.loads]}
         tables += scale_tables(s)

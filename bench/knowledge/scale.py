@@ -11,7 +11,7 @@ at several HNSW search breadths (``ef``).
 Both stores are loaded through their ``bulk_upsert``: the local store takes the vectors in
 batches with its HNSW index kept current (usearch, batch ``add`` on every core); pgvector
 ``COPY``s the rows (binary) into an empty table and builds its HNSW index once afterwards
-(m=16, ef_construction=64 unless told otherwise, ``maintenance_work_mem`` 6 GB so the graph is built in memory, one
+(the settings' m and ef_construction unless told otherwise, ``maintenance_work_mem`` 6 GB so the graph is built in memory, one
 parallel helper). The machine's 1-minute load average is recorded around every phase.
 """
 
