@@ -8,14 +8,17 @@ search (numpy, in blocks). Each store is searched one query at a time, in proces
 public ``query`` method (the local store's thread hop and pgvector's SQL round trip included),
 at several HNSW search breadths (``ef``).
 
-pgvector is bulk-loaded the way one should load it: rows first (COPY-free ``INSERT … ON
-CONFLICT`` batches through the store), then the HNSW index (m=16, ef_construction=64) built
-once, with ``maintenance_work_mem`` large enough to build it in memory.
+Both stores are loaded through their ``bulk_upsert``: the local store takes the vectors in
+batches with its HNSW index kept current (usearch, batch ``add`` on every core); pgvector
+``COPY``s the rows (binary) into an empty table and builds its HNSW index once afterwards
+(the settings' m and ef_construction unless told otherwise, ``maintenance_work_mem`` 6 GB so the graph is built in memory, one
+parallel helper). The machine's 1-minute load average is recorded around every phase.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -33,7 +36,23 @@ WARMUP = 20
 K = 10
 MODEL = "bench:synthetic-384"
 LOCAL_EFS = (64, 128, 256, 512, 1024)
-PG_EFS = (40, 100, 200)
+PG_EFS = (40, 100, 200, 400, 800)
+PG_M, PG_EF_CONSTRUCTION = 16, 64
+
+
+def load_avg() -> str:
+    """The 1-minute load average, for the notes."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+@dataclass
+class LocalConfig:
+    """The local store's HNSW settings under test."""
+
+    m: int = 16
+    ef_construction: int = 64
+    dtype: str = "f32"
+    efs: tuple[int, ...] = LOCAL_EFS
 
 
 def clustered(n: int, seed: int, topics: int = 1000, subtopics: int = 20) -> np.ndarray[Any, Any]:
@@ -76,6 +95,7 @@ class SearchRow:
     ef: int
     latency: Summary
     recall: float
+    load: str = ""
 
 
 @dataclass
@@ -113,76 +133,83 @@ async def time_queries(query: Callable[[np.ndarray[Any, Any]], Any], queries: np
 
 
 async def bench_local(size: int, data: np.ndarray[Any, Any], queries: np.ndarray[Any, Any],
-                      truth: list[set[int]], root: Path, log: Callable[[str], None]) -> tuple[LoadRow, list[SearchRow]]:
+                      truth: list[set[int]], root: Path, log: Callable[[str], None],
+                      cfg: LocalConfig) -> tuple[LoadRow, list[SearchRow]]:
     """Load ``data`` into a fresh local store and search it at each ``ef``."""
     from nexod.knowledge.vectors.base import VectorRecord
     from nexod.knowledge.vectors.local import LocalVectorStore
 
-    store = LocalVectorStore(root / f"local-{size}", model=MODEL, dim=DIM)
+    store = LocalVectorStore(root / f"local-{size}", model=MODEL, dim=DIM, m=cfg.m,
+                             ef_construction=cfg.ef_construction, dtype=cfg.dtype)
     await store.setup()
+    before = load_avg()
     started = time.perf_counter()
-    batch = 20_000
-    for s in range(0, size, batch):
-        await store.upsert("bench", [VectorRecord(str(i), data[i]) for i in range(s, min(s + batch, size))])
-        log(f"local {size:,}: {min(s + batch, size):,} vectors in {time.perf_counter() - started:.0f} s")
-    load = time.perf_counter() - started
+
+    def progress(done: int) -> None:
+        if done % 100_000 == 0 or done == size:
+            log(f"local {size:,}: {done:,} vectors in {time.perf_counter() - started:.0f} s (load {load_avg()})")
+
+    timings = await store.bulk_upsert("bench", [VectorRecord(str(i), data[i]) for i in range(size)], progress)
+    load = timings["load_s"]
     space = store._spaces["bench"]  # the bench reads internals to report how the store searches
-    kind = "exact (below NEXOD_KB_EXACT_BELOW)" if space.ann is None else "usearch HNSW f32, M=16, ef_construction=64"
+    kind = ("exact (below NEXOD_KB_EXACT_BELOW)" if space.ann is None
+            else f"usearch HNSW {cfg.dtype}{' (re-scored in f32)' if cfg.dtype != 'f32' else ''}, "
+                 f"M={cfg.m}, ef_construction={cfg.ef_construction}")
     rows = []
-    for ef in LOCAL_EFS if space.ann is not None else (0,):
+    for ef in cfg.efs if space.ann is not None else (0,):
         if space.ann is not None:
             space.ann.expansion_search = ef
         latency, recall = await time_queries(lambda q: store.query("bench", q, k=K), queries, truth)
-        rows.append(SearchRow("local", size, ef, latency, recall))
-        log(f"local {size:,} ef={ef}: p50 {latency.p50 * 1000:.2f} ms p95 {latency.p95 * 1000:.2f} ms recall {recall:.3f}")
+        rows.append(SearchRow("local", size, ef, latency, recall, load_avg()))
+        log(f"local {size:,} ef={ef}: p50 {latency.p50 * 1000:.2f} ms p95 {latency.p95 * 1000:.2f} ms "
+            f"recall {recall:.3f} (load {load_avg()})")
     await store.aclose()
-    return LoadRow("local", size, load, 0.0, kind), rows
+    return LoadRow("local", size, load, 0.0, f"{kind}; load avg {before} -> {load_avg()}"), rows
 
 
 async def bench_pgvector(size: int, data: np.ndarray[Any, Any], queries: np.ndarray[Any, Any],
-                         truth: list[set[int]], admin_url: str, log: Callable[[str], None]) -> tuple[LoadRow, list[SearchRow]]:
-    """Bulk-load ``data`` into pgvector on a fresh database, build HNSW, search at each ``ef``."""
-    from sqlalchemy import text
+                         truth: list[set[int]], admin_url: str, log: Callable[[str], None],
+                         efs: tuple[int, ...] = PG_EFS, m: int = PG_M,
+                         ef_construction: int = PG_EF_CONSTRUCTION) -> tuple[LoadRow, list[SearchRow]]:
+    """COPY ``data`` into pgvector on a fresh database, build HNSW once, search at each ``ef``."""
     from tests.servers import postgres_database
 
     from nexod.knowledge.vectors.base import VectorRecord
     from nexod.knowledge.vectors.pgvector import PgVectorStore
 
     with postgres_database(admin_url) as url:
-        store = PgVectorStore(url, model=MODEL, dim=DIM)
+        store = PgVectorStore(url, model=MODEL, dim=DIM, m=m, ef_construction=ef_construction)
         await store.setup()
-        async with store.engine.begin() as conn:
-            await conn.execute(text("DROP INDEX ix_kb_vectors_hnsw"))
+        before = load_avg()
         started = time.perf_counter()
-        batch = 5_000
-        for s in range(0, size, batch):
-            await store.upsert("bench", [VectorRecord(str(i), data[i]) for i in range(s, min(s + batch, size))])
-            if (s // batch) % 20 == 0:
-                log(f"pgvector {size:,}: {min(s + batch, size):,} rows in {time.perf_counter() - started:.0f} s")
-        load = time.perf_counter() - started
-        started = time.perf_counter()
-        async with store.engine.begin() as conn:
-            await conn.execute(text("SET LOCAL maintenance_work_mem = '6GB'"))
-            await conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 1"))
-            await conn.execute(text("CREATE INDEX ix_kb_vectors_hnsw ON kb_vectors USING hnsw "
-                                    "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"))
-            await conn.execute(text("ANALYZE kb_vectors"))
-        index = time.perf_counter() - started
-        log(f"pgvector {size:,}: HNSW built in {index:.0f} s")
+
+        def progress(done: int) -> None:
+            if done % 100_000 == 0 or done == size:
+                log(f"pgvector {size:,}: {done:,} rows copied in {time.perf_counter() - started:.0f} s "
+                    f"(load {load_avg()})")
+
+        timings = await store.bulk_upsert("bench", [VectorRecord(str(i), data[i]) for i in range(size)], progress,
+                                          maintenance_work_mem="6GB", parallel_workers=1)
+        log(f"pgvector {size:,}: COPY {timings['load_s']:.0f} s, HNSW built in {timings['index_s']:.0f} s "
+            f"(load {load_avg()})")
         await store.aclose()
         rows = []
-        for ef in PG_EFS:
+        for ef in efs:
             searcher = PgVectorStore(url, model=MODEL, dim=DIM, ef_search=ef, pool_size=1)
             latency, recall = await time_queries(lambda q, s=searcher: s.query("bench", q, k=K), queries, truth)
-            rows.append(SearchRow("pgvector", size, ef, latency, recall))
+            rows.append(SearchRow("pgvector", size, ef, latency, recall, load_avg()))
             log(f"pgvector {size:,} ef={ef}: p50 {latency.p50 * 1000:.2f} ms p95 {latency.p95 * 1000:.2f} ms "
-                f"recall {recall:.3f}")
+                f"recall {recall:.3f} (load {load_avg()})")
             await searcher.aclose()
-    return LoadRow("pgvector", size, load, index, "HNSW m=16, ef_construction=64, built after the load"), rows
+    note = (f"COPY (binary), then HNSW m={m}, ef_construction={ef_construction} built once; "
+            f"load avg {before} -> {load_avg()}")
+    return LoadRow("pgvector", size, timings["load_s"], timings["index_s"], note), rows
 
 
 async def run_scale(sizes: list[int], *, admin_url: str | None, root: Path,
-                    log: Callable[[str], None]) -> ScaleResult:
+                    log: Callable[[str], None], stores: tuple[str, ...] = ("local", "pgvector"),
+                    local: LocalConfig | None = None, pg_efs: tuple[int, ...] = PG_EFS,
+                    pg_build: tuple[int, int] = (PG_M, PG_EF_CONSTRUCTION)) -> ScaleResult:
     """Every size on every store; pgvector only with an admin URL."""
     result = ScaleResult()
     biggest = max(sizes)
@@ -191,11 +218,12 @@ async def run_scale(sizes: list[int], *, admin_url: str | None, root: Path,
     queries = clustered(QUERIES, seed=2)
     for size in sorted(sizes):
         truth = exact_top(data[:size], queries)
-        load, rows = await bench_local(size, data, queries, truth, root, log)
-        result.loads.append(load)
-        result.searches += rows
-        if admin_url:
-            load, rows = await bench_pgvector(size, data, queries, truth, admin_url, log)
+        if "local" in stores:
+            load, rows = await bench_local(size, data, queries, truth, root, log, local or LocalConfig())
+            result.loads.append(load)
+            result.searches += rows
+        if admin_url and "pgvector" in stores:
+            load, rows = await bench_pgvector(size, data, queries, truth, admin_url, log, pg_efs, *pg_build)
             result.loads.append(load)
             result.searches += rows
         await asyncio.sleep(0)

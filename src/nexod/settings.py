@@ -123,11 +123,20 @@ class Settings(BaseSettings):
         "with fewer vectors than this.",
     )
     kb_hnsw_m: int = Field(
-        16, ge=4, le=128, description="HNSW graph degree (local store and pgvector) for new indexes.",
+        32, ge=4, le=128, description="HNSW graph degree (local store and pgvector) for new "
+        "indexes (measured, local store at 1M clustered vectors: 16 tops out at recall@10 0.95 "
+        "even at ef_search 1024; 32 with ef_construction 128 gives 0.99 at ef_search 96).",
     )
     kb_hnsw_ef_construction: int = Field(
-        64, ge=16, le=2048, description="HNSW build breadth for new indexes: higher builds slower "
-        "with better recall (measured: 64 gives recall@10 0.92 at 1M vectors with ef_search 256).",
+        128, ge=16, le=2048, description="HNSW build breadth for new indexes: higher builds slower "
+        "with better recall (see NEXOD_KB_HNSW_M).",
+    )
+    kb_hnsw_dtype: Literal["f32", "f16", "i8"] = Field(
+        "i8", description="What the local store's HNSW index holds: i8 (or f16) quantised vectors "
+        "whose candidates are re-scored exactly with the f32 vectors the store keeps anyway, or "
+        "f32 vectors (no re-scoring). Measured at 1M: i8 loads in 342 s against 593 s, p95 1.06 "
+        "against 1.64 ms, recall@10 0.995 against 1.000 at ef_search 96, a quarter of the index "
+        "memory. An index of another kind is rebuilt on open.",
     )
     kb_ef_search: int = Field(
         96, ge=10, le=4096, description="HNSW search breadth (local store and pgvector): higher "

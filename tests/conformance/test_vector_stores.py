@@ -31,7 +31,7 @@ def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray[Any, An
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.fixture(params=["local", "local-hnsw", "pgvector", "pinecone"])
+@pytest.fixture(params=["local", "local-hnsw", "local-hnsw-i8", "pgvector", "pinecone"])
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     """A factory: each call opens the same backing store again (to test restarts and mismatches)."""
     opened: list[VectorStore] = []
@@ -44,10 +44,12 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     if kind.startswith("local"):
         from nexod.knowledge.vectors.local import LocalVectorStore
 
-        # local-hnsw: every namespace past 50 vectors goes through the usearch index.
-        below = 50 if kind == "local-hnsw" else 100_000
+        # local-hnsw: every namespace past 50 vectors goes through the usearch index
+        # (-i8: an index of quantised vectors, candidates re-scored exactly).
+        below = 50 if kind.startswith("local-hnsw") else 100_000
+        dtype = "i8" if kind.endswith("-i8") else "f32"
         yield lambda model=MODEL, dim=DIM: track(
-            LocalVectorStore(tmp_path / "vectors", model=model, dim=dim, exact_below=below))
+            LocalVectorStore(tmp_path / "vectors", model=model, dim=dim, exact_below=below, dtype=dtype))
     elif kind == "pgvector":
         from nexod.knowledge.vectors.pgvector import PgVectorStore
 
@@ -191,6 +193,34 @@ async def test_ann_recall_against_exact(store: VectorStore, ns: str) -> None:
         exact = {str(i) for i in np.argsort(-(vecs @ q))[:10]}
         found += len(exact & {h.id for h in await store.query(ns, q, k=10)})
     assert found / 200 >= 0.95
+
+
+async def test_bulk_upsert_loads_then_merges(store: VectorStore, ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk load into an empty store (pgvector: COPY, index built afterwards), then a bulk
+    merge over it (pgvector: COPY into a temporary table, INSERT … ON CONFLICT)."""
+    monkeypatch.setattr("nexod.knowledge.vectors.pgvector.REINDEX_FROM", 100)
+    rng = np.random.default_rng(8)
+    n = 600
+    vecs = unit(rng, n)
+    seen: list[int] = []
+    timings = await store.bulk_upsert(ns, [VectorRecord(f"b{i}", vecs[i], {"i": i, "t": "é"}) for i in range(n)],
+                                      progress=seen.append)
+    assert seen and seen[-1] == n and timings["load_s"] >= 0
+    if store.kind == "pgvector":  # the index was dropped and built once after the rows
+        assert timings["index_s"] > 0
+    assert await store.count(ns) == n
+    hits = await store.query(ns, vecs[42], k=3)
+    assert hits[0].id == "b42" and hits[0].metadata == {"i": 42, "t": "é"}
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    fresh = unit(rng, 3)
+    await store.bulk_upsert(ns, [VectorRecord("b0", fresh[0], {"v": 1}), VectorRecord("b0", fresh[1], {"v": 2}),
+                                 VectorRecord("new", fresh[2], {"v": 3})])
+    assert await store.count(ns) == n + 1
+    got = await store.fetch(ns, ["b0", "new", "b1"])
+    assert got["b0"].metadata == {"v": 2} and np.allclose(got["b0"].vector, fresh[1], atol=1e-3)
+    assert got["new"].metadata == {"v": 3} and got["b1"].metadata == {"i": 1, "t": "é"}
+    assert [h.id for h in await store.query(ns, fresh[2], k=1)] == ["new"]
+    assert [h.id for h in await store.query(ns, vecs[7], k=1, filter=parse({"i": 7}))] == ["b7"]
 
 
 async def test_bad_vectors_and_namespaces_are_refused(store: VectorStore, ns: str) -> None:

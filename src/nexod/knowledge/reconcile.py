@@ -1,8 +1,9 @@
 """Repair a vector store from ``vector_metadata``, the source of truth.
 
-For each namespace in SQL: vectors missing from the store are written (from the stored
-embedding, or embedded again when the model changed), vectors the store has but SQL does not
-are deleted, and documents left ``failed`` or ``pending`` by a store outage become ``indexed``.
+For each namespace in SQL: vectors missing from the store are written in one bulk load (from
+the stored embedding, or embedded again when the model changed; see
+``VectorStore.bulk_upsert``), vectors the store has but SQL does not are deleted, and
+documents left ``failed`` or ``pending`` by a store outage become ``indexed``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ async def reconcile(kb: KnowledgeBase) -> dict[str, int]:
                 VectorMetadata.org_id == org_id, VectorMetadata.namespace == namespace))).all()
         wanted = {r.chunk_id for r in rows}
         missing = [r for r in rows if r.chunk_id not in in_store]
+        records: list[VectorRecord] = []
         for start in range(0, len(missing), BATCH):
             part = missing[start : start + BATCH]
             stale = [r for r in part if r.embedding_model != kb.embedder.name or r.embedding_dim != kb.embedder.dim]
@@ -75,9 +77,10 @@ async def reconcile(kb: KnowledgeBase) -> dict[str, int]:
                             embedding_dim=kb.embedder.dim))
                     await s.commit()
                 report["reembedded"] += len(stale)
-            records = [VectorRecord(r.chunk_id, fresh.get(r.chunk_id, np.frombuffer(r.embedding, dtype=np.float32)),
-                                    r.metadata_) for r in part]
-            await kb.store.upsert(phys, records)
+            records += [VectorRecord(r.chunk_id, fresh.get(r.chunk_id, np.frombuffer(r.embedding, dtype=np.float32)),
+                                     r.metadata_) for r in part]
+        if records:  # one bulk write: pgvector COPYs it, and builds HNSW once when the table was empty
+            await kb.store.bulk_upsert(phys, records)
             report["written"] += len(records)
         extra = sorted(in_store - wanted)
         if extra:

@@ -18,7 +18,8 @@ def open_vector_store(settings: Settings, *, model: str, dim: int) -> VectorStor
 
         return LocalVectorStore(settings.data_dir / "vectors", model=model, dim=dim,
                                 exact_below=settings.kb_exact_below, ef_search=settings.kb_ef_search,
-                                m=settings.kb_hnsw_m, ef_construction=settings.kb_hnsw_ef_construction)
+                                m=settings.kb_hnsw_m, ef_construction=settings.kb_hnsw_ef_construction,
+                                dtype=settings.kb_hnsw_dtype)
     if scheme == "pgvector":
         try:
             from nexod.knowledge.vectors.pgvector import PgVectorStore

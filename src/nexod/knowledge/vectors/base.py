@@ -9,8 +9,9 @@ store, is the source of truth: ``nexod knowledge reconcile`` rebuilds any store 
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from nexod.errors import ConfigError, InvalidInput
 from nexod.knowledge.embeddings.base import Matrix
 from nexod.knowledge.filters import Filter
 
+BULK_BATCH = 10_000
 NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@/=-]{0,199}$")
 
 
@@ -92,6 +94,21 @@ class VectorStore(ABC):
     @abstractmethod
     async def upsert(self, namespace: str, records: Sequence[VectorRecord]) -> None:
         """Insert or replace records by id. All or nothing for one call where the backend allows."""
+
+    async def bulk_upsert(self, namespace: str, records: Sequence[VectorRecord],
+                          progress: Callable[[int], None] | None = None) -> dict[str, float]:
+        """:meth:`upsert` for many records at once (imports, ``reconcile``): the same result.
+
+        Stores with a faster path for large loads override it (pgvector: ``COPY``). ``progress``
+        is called with the number of records written so far. Returns timings in seconds
+        (``load_s``; ``index_s`` when the store built its index once after the load).
+        """
+        started = time.perf_counter()
+        for start in range(0, len(records), BULK_BATCH):
+            await self.upsert(namespace, records[start : start + BULK_BATCH])
+            if progress is not None:
+                progress(min(start + BULK_BATCH, len(records)))
+        return {"load_s": time.perf_counter() - started, "index_s": 0.0}
 
     @abstractmethod
     async def delete(self, namespace: str, ids: Sequence[str]) -> None:

@@ -1,9 +1,12 @@
 """The embedded vector store: one index per namespace in files under ``<data_dir>/vectors/``.
 
 Small namespaces are searched exactly (one matrix product); from ``exact_below`` vectors on, a
-usearch HNSW index (f32, so no quantisation loss) answers instead, kept up to date on every
-write. Filters are checked on the HNSW candidates (over-fetched), and when too few pass, on an
-exact scan of the rows that match — so a selective filter is slower, never wrong.
+usearch HNSW index answers instead, kept up to date on every write. The index holds ``f32``
+vectors, or quantised ones (``f16``, ``i8``: faster to build and search, a quarter of the
+memory for ``i8``) whose candidates (:data:`RERANK` x k) are re-scored exactly with the f32
+vectors the store keeps anyway, so scores stay exact and quantisation costs no recall.
+Filters are checked on the HNSW candidates (over-fetched), and when too few pass, on an exact
+scan of the rows that match — so a selective filter is slower, never wrong.
 
 Durability: each write is appended to the namespace's log (``log.bin``) before it is applied;
 a snapshot (``vectors.npy``, ``rows.bin``, ``hnsw.usearch``) is written when the log grows
@@ -39,6 +42,9 @@ from nexod.knowledge.vectors.base import (
 )
 
 _UPSERT, _DELETE = 1, 2
+RERANK = 4
+"""A quantised index fetches this many candidates per hit wanted, re-scored exactly."""
+DTYPES = ("f32", "f16", "i8")
 _HEADER = struct.Struct("<BII")  # op, json length, vector bytes length
 FORMAT = 1
 
@@ -51,13 +57,14 @@ class _Space:
     """One namespace: rows of vectors and metadata, an optional HNSW index, a write-ahead log."""
 
     def __init__(self, path: Path, namespace: str, dim: int, *, exact_below: int, ef_search: int,
-                 writable: bool, m: int = 16, ef_construction: int = 64) -> None:
+                 writable: bool, m: int = 16, ef_construction: int = 64, dtype: str = "f32") -> None:
         self.path = path
         self.namespace = namespace
         self.dim = dim
         self.exact_below = exact_below
         self.ef_search = ef_search
         self.m, self.ef_construction = m, ef_construction
+        self.dtype = dtype
         self.writable = writable
         self.lock = threading.RLock()
         self.rows: dict[str, int] = {}
@@ -74,6 +81,7 @@ class _Space:
     def load(self) -> None:
         """Read the snapshot (if any), then replay the log on top of it."""
         snap = self.path / "rows.bin"
+        stale = False
         if snap.is_file():
             data = orjson.loads(snap.read_bytes())
             self.ids, self.meta = data["ids"], data["meta"]
@@ -83,9 +91,12 @@ class _Space:
             self.vecs[:n] = vecs[:n]
             self.rows = {i: r for r, i in enumerate(self.ids) if i is not None}
             self.alive = len(self.rows)
-            if (self.path / "hnsw.usearch").is_file():
+            index = self.path / "hnsw.usearch"
+            if index.is_file() and self._same_kind(index):
                 self.ann = self._new_ann()
-                self.ann.load(str(self.path / "hnsw.usearch"))
+                self.ann.load(str(index))
+            elif index.is_file():  # another NEXOD_KB_HNSW_DTYPE wrote it: rebuilt below, then saved
+                stale = True
         log_path = self.path / "log.bin"
         if log_path.is_file():
             self._replay(log_path.read_bytes())
@@ -95,6 +106,8 @@ class _Space:
             self.path.mkdir(parents=True, exist_ok=True)
             self.log = open(log_path, "ab")
             self.log_bytes = self.log.tell()
+            if stale:
+                self.snapshot()
 
     def _replay(self, buf: bytes) -> None:
         pos, vec_bytes = 0, self.dim * 4
@@ -144,12 +157,23 @@ class _Space:
 
     # ---- the HNSW index -----------------------------------------------------------------
 
+    def _metric(self) -> str:
+        # Unit vectors: "cos" = "ip"; usearch quantises to i8 only for "cos" (on "ip" it loses the scale).
+        return "ip" if self.dtype == "f32" else "cos"
+
+    def _same_kind(self, path: Path) -> bool:
+        from nexod.knowledge.native import load_usearch
+
+        info = load_usearch().metadata(str(path)) or {}
+        kind = (getattr(info.get("kind_scalar"), "name", ""), getattr(info.get("kind_metric"), "name", ""))
+        return (kind[0].lower(), kind[1].lower()) == (self.dtype, self._metric())
+
     def _new_ann(self) -> Any:
         from nexod.knowledge.native import load_usearch
 
         Index = load_usearch()
-        # f32: usearch's default bf16 caps recall@10 near 0.99 on 384-d vectors.
-        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=self.m,
+        # Never usearch's default bf16: it caps recall@10 near 0.99 on 384-d vectors (no re-scoring).
+        return Index(ndim=self.dim, metric=self._metric(), dtype=self.dtype, connectivity=self.m,
                      expansion_add=self.ef_construction, expansion_search=self.ef_search)
 
     def _build_ann(self) -> None:
@@ -171,6 +195,7 @@ class _Space:
     def _apply_upsert(self, ids: Sequence[str], vecs: Matrix, metas: Sequence[dict[str, Any]]) -> None:
         new_rows: list[int] = []
         replaced: list[int] = []
+        first_new = len(self.ids)
         self._grow(len(self.ids) + len(ids))
         for rid, vec, md in zip(ids, vecs, metas, strict=True):
             row = self.rows.get(rid)
@@ -182,13 +207,14 @@ class _Space:
                 self.alive += 1
             else:
                 self.meta[row] = md
-                replaced.append(row)
+                if row < first_new:  # rows added by this call are not in the index yet
+                    replaced.append(row)
             self.vecs[row] = vec
             new_rows.append(row)
         if self.ann is not None:
             if replaced:
-                self.ann.remove(np.asarray(replaced, dtype=np.uint64))
-            keys = np.asarray(new_rows, dtype=np.uint64)
+                self.ann.remove(np.unique(np.asarray(replaced, dtype=np.uint64)))
+            keys = np.unique(np.asarray(new_rows, dtype=np.uint64))  # an id twice in one call: the last wins
             self.ann.add(keys, self.vecs[keys.astype(np.int64)], threads=1 if len(keys) < 64 else 0)
         elif self.alive >= self.exact_below:
             self._build_ann()
@@ -281,8 +307,14 @@ class _Space:
                 found = self._exact(q, k, rows)
             else:
                 want = k if flt is None else k * 10
-                res = self.ann.search(q, min(want, self.alive), threads=1)
-                found = [(int(key), 1.0 - float(dist)) for key, dist in zip(res.keys, res.distances, strict=True)]
+                if self.dtype == "f32":
+                    res = self.ann.search(q, min(want, self.alive), threads=1)
+                    found = [(int(key), 1.0 - float(d)) for key, d in zip(res.keys, res.distances, strict=True)]
+                else:  # quantised: more candidates, re-scored exactly, the best ``want`` kept
+                    keys = self.ann.search(q, min(want * RERANK, self.alive), threads=1).keys.astype(np.int64)
+                    exact = self.vecs[keys] @ q
+                    best = np.argsort(-exact)[:want]
+                    found = [(int(keys[i]), float(exact[i])) for i in best]
                 if flt is not None:
                     ok = [(r, s) for r, s in found if (m := self.meta[r]) is not None and flt.matches(m)]
                     if len(ok) < k and len(found) >= want:
@@ -310,8 +342,11 @@ class LocalVectorStore(VectorStore):
     kind = "local"
 
     def __init__(self, root: Path, *, model: str, dim: int, exact_below: int = 20_000,
-                 ef_search: int = 96, m: int = 16, ef_construction: int = 64) -> None:
+                 ef_search: int = 96, m: int = 16, ef_construction: int = 64, dtype: str = "f32") -> None:
         super().__init__(model=model, dim=dim)
+        if dtype not in DTYPES:
+            raise ValueError(f"HNSW dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        self.dtype = dtype
         self.root = root
         self.exact_below = exact_below
         self.ef_search = ef_search
@@ -359,7 +394,7 @@ class LocalVectorStore(VectorStore):
                     return None
                 space = _Space(path, namespace, self.dim, exact_below=self.exact_below,
                                ef_search=self.ef_search, writable=self.writable, m=self.m,
-                               ef_construction=self.ef_construction)
+                               ef_construction=self.ef_construction, dtype=self.dtype)
                 space.load()
                 self._spaces[namespace] = space
             return space
