@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from nexod.crews.spec import CrewSpec
+from nexod.errors import NotFound
 from nexod.knowledge.scope import RUN_KNOWLEDGE
 
 
@@ -90,10 +91,11 @@ class KnowledgeSearch:
         parts: list[str] = []
         scope = RUN_KNOWLEDGE.get()
         if scope is not None:
-            kb, org = scope.knowledge, scope.org_id
             try:
-                hits = await kb.search(org, query[:2000], namespace=self.namespace, k=self.top_k,
-                                       mode="hybrid") if await kb.namespace_exists(org, self.namespace) else []
+                hits = await scope.knowledge.search(scope.org_id, query[:2000], namespace=self.namespace,
+                                                    k=self.top_k, mode="hybrid")
+            except NotFound:  # the organisation has no documents in the namespace
+                hits = []
             except Exception as exc:  # the knowledge base is a help, not a precondition
                 log.warning("knowledge_search_failed", extra={"reason": str(exc)})
                 hits = []
