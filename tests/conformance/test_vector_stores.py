@@ -72,6 +72,12 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 
 @pytest.fixture
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend ``make_store`` opened (its parameter)."""
+    return str(request.node.callspec.params["make_store"])
+
+
+@pytest.fixture
 async def store(make_store: Factory) -> VectorStore:
     s = make_store()
     await s.setup()
@@ -83,7 +89,7 @@ def ns() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
 
 
-async def test_nearest_first_with_cosine_scores(store: VectorStore, ns: str) -> None:
+async def test_nearest_first_with_cosine_scores(store: VectorStore, ns: str, store_kind: str) -> None:
     rng = np.random.default_rng(1)
     vecs = unit(rng, 200)
     await store.upsert(ns, [VectorRecord(f"v{i}", vecs[i], {"i": i}) for i in range(200)])
@@ -91,11 +97,15 @@ async def test_nearest_first_with_cosine_scores(store: VectorStore, ns: str) -> 
     q = vecs[7] + 0.05 * unit(rng, 1)[0]
     q = q / np.linalg.norm(q)
     hits = await store.query(ns, q, k=5)
-    exact = np.argsort(-(vecs @ q))[:5]
+    exact = [f"v{i}" for i in np.argsort(-(vecs @ q))[:5]]
     assert hits[0].id == "v7" and hits[0].metadata == {"i": 7}
-    assert [h.id for h in hits] == [f"v{i}" for i in exact]
+    if store_kind == "local":  # exact search: exactly the true top 5
+        assert [h.id for h in hits] == exact
+    else:  # an HNSW graph is approximate (a multi-threaded build differs run to run): >= 4 of 5
+        assert len({h.id for h in hits} & set(exact)) >= 4, ([h.id for h in hits], exact)
+    for h in hits:  # whatever was found carries its exact cosine score
+        assert h.score == pytest.approx(float(vecs[int(h.id[1:])] @ q), abs=1e-3)
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
-    assert hits[0].score == pytest.approx(float(vecs[7] @ q), abs=1e-3)
 
 
 async def test_upsert_replaces_and_delete_removes(store: VectorStore, ns: str) -> None:

@@ -342,7 +342,7 @@ class LocalVectorStore(VectorStore):
     kind = "local"
 
     def __init__(self, root: Path, *, model: str, dim: int, exact_below: int = 20_000,
-                 ef_search: int = 96, m: int = 16, ef_construction: int = 64, dtype: str = "f32") -> None:
+                 ef_search: int = 96, m: int = 32, ef_construction: int = 128, dtype: str = "f32") -> None:
         super().__init__(model=model, dim=dim)
         if dtype not in DTYPES:
             raise ValueError(f"HNSW dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
