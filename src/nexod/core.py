@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from nexod.auth.service import Auth
+from nexod.budgets.base import OrgBudgets
 from nexod.budgets.sql import SqlOrgBudgets
 from nexod.cache.base import Caches, open_caches
 from nexod.db.engine import create_engine, sessionmaker
@@ -64,6 +65,7 @@ class Core:
     auth: Auth
     caches: Caches
     knowledge: KnowledgeBase
+    budgets: OrgBudgets
     redis: Any = None
 
 
@@ -145,8 +147,7 @@ async def open_core(
             if registry.config.store_index is not None:
                 index = StoreIndex(registry.config.store_index, knowledge.embedder, knowledge.store)
             stores = Stores(db, index)
-            registry.use_budgets(SqlOrgBudgets(engine, tokens=settings.org_token_budget,
-                                               cost=settings.org_cost_budget))
+            budgets = SqlOrgBudgets(engine, tokens=settings.org_token_budget, cost=settings.org_cost_budget)
             assistants = Assistants(db, registry)
             threads = Threads(db, checkpoints)
             state = ThreadState(db, registry, checkpoints, stores, threads)
@@ -158,7 +159,7 @@ async def open_core(
                 queue = RunQueue(engine, lease_seconds=settings.lease_seconds,
                                  max_attempts=settings.max_attempts)
                 executor = Executor(settings, engine, registry, checkpoints, stores, events, state, obs,
-                                    knowledge=knowledge)
+                                    knowledge=knowledge, budgets=budgets)
                 janitor = Janitor(settings, engine, checkpoints, beats, purge=purge)
                 worker = Worker(settings, queue, executor, bus, beats, sweep=janitor.sweep,
                                 metrics=obs.metrics)
@@ -167,7 +168,7 @@ async def open_core(
             await auth.directory.ensure_org(LOCAL_ORG, "Local")
             core = Core(settings, engine, db, registry, checkpoints, stores, bus, events,
                         assistants, threads, state, runs, beats, worker, obs, auth, caches, knowledge,
-                        redis)
+                        budgets, redis)
             if worker is not None:
                 # Embedded mode is one process, so any run still marked running was cut off
                 # by a stop or crash of this server: resume it now.

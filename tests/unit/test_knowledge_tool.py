@@ -14,8 +14,8 @@ from nexod.crews.spec import load_crew
 from nexod.crews.tools import KnowledgeSearch
 from nexod.db.engine import create_engine, sessionmaker
 from nexod.db.migrate import upgrade
-from nexod.knowledge.scope import RUN_KNOWLEDGE, RunKnowledge
 from nexod.knowledge.service import KnowledgeBase, open_knowledge
+from nexod.scope import RunScope, run_scope
 from nexod.settings import Settings
 from tests.servers import MODEL_CACHE
 
@@ -47,11 +47,8 @@ async def test_cited_hits_then_the_crews_documents_each_once(kb: KnowledgeBase) 
     outside = await tool(query)  # no run: the crew's documents only
     assert "FACT-77" not in outside and "durable run survives" in outside
 
-    token = RUN_KNOWLEDGE.set(RunKnowledge(kb, "org_a"))
-    try:
+    with run_scope(RunScope("org_a", "run-1", knowledge=kb)):
         found = await tool(query)
-    finally:
-        RUN_KNOWLEDGE.reset(token)
     assert "FACT-77" in found and "FACT-88" not in found
     assert "[leases.txt chars 0-" in found  # a citation: source and character offsets
     assert "[durable-execution.md §Durable execution chars " in found

@@ -14,8 +14,7 @@ from pydantic import Field
 from nexod.api.deps import READ, CoreDep, OrgDep, json_response, operator
 from nexod.api.schemas import Body
 from nexod.budgets.base import OrgBudgets
-from nexod.core import Core
-from nexod.errors import InvalidInput, Unavailable
+from nexod.errors import InvalidInput
 
 router = APIRouter(tags=["budgets"])
 OPERATOR = operator("set organisations' budgets")
@@ -29,13 +28,6 @@ class BudgetLimits(Body):
     tokens: int | None = Field(None, ge=0, description="Tokens per UTC month (0: unlimited).")
     cost: float | None = Field(None, ge=0, description="Cost per UTC month, in the price table's "
                                "currency (0: unlimited).")
-
-
-def _budgets(core: Core) -> OrgBudgets:
-    budgets = core.registry.budgets
-    if budgets is None:
-        raise Unavailable("budgets are not available in this process")
-    return budgets
 
 
 async def _report(budgets: OrgBudgets, org_id: str) -> dict[str, Any]:
@@ -54,13 +46,13 @@ async def _report(budgets: OrgBudgets, org_id: str) -> dict[str, Any]:
 @router.get("/budget", summary="This organisation's budget and spend this month", dependencies=[READ])
 async def get_budget(core: CoreDep, org: OrgDep) -> Response:
     """Limits (``null``: none), what was spent and what remains in the current UTC month."""
-    return json_response(await _report(_budgets(core), org))
+    return json_response(await _report(core.budgets, org))
 
 
 @router.get("/budgets/{org_id}", summary="An organisation's budget (operator)", dependencies=[OPERATOR])
 async def get_org_budget(org_id: OrgId, core: CoreDep) -> Response:
     """As ``GET /budget``, for any organisation."""
-    return json_response(await _report(_budgets(core), org_id))
+    return json_response(await _report(core.budgets, org_id))
 
 
 @router.put("/budgets/{org_id}", summary="Set an organisation's own budget (operator)",
@@ -69,7 +61,7 @@ async def put_org_budget(org_id: OrgId, body: BudgetLimits, core: CoreDep) -> Re
     """Only the limits given change; the organisation's report comes back."""
     if body.tokens is None and body.cost is None:
         raise InvalidInput("give tokens, cost or both", field="tokens")
-    budgets = _budgets(core)
+    budgets = core.budgets
     await budgets.set_limits(org_id, tokens=body.tokens, cost=body.cost)
     return json_response(await _report(budgets, org_id))
 
@@ -78,6 +70,6 @@ async def put_org_budget(org_id: OrgId, body: BudgetLimits, core: CoreDep) -> Re
                dependencies=[OPERATOR])
 async def delete_org_budget(org_id: OrgId, core: CoreDep) -> Response:
     """Back to ``NEXOD_ORG_TOKEN_BUDGET`` / ``NEXOD_ORG_COST_BUDGET``; the report comes back."""
-    budgets = _budgets(core)
+    budgets = core.budgets
     await budgets.clear_limits(org_id)
     return json_response(await _report(budgets, org_id))

@@ -1,34 +1,20 @@
 """The organisation budget as crews see it: a gate before each task, usage after each call.
 
-Graphs are compiled before the database is open, so crews get the budgets through a getter
-(:data:`BudgetsRef`) that the server fills in once storage is up; the run's organisation is in
-``configurable`` (:data:`nexod.runs.config.ORG_KEY`), which the executor sets on every run.
+The run's organisation and the budgets come from the run's scope (:mod:`nexod.scope`), which
+the executor sets around every run; outside the server (a bare graph) there is no budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 
-from nexod.budgets.base import OrgBudgets
-from nexod.runs.config import ORG_KEY
-
-BudgetsRef = Callable[[], OrgBudgets | None]
+from nexod.scope import current_run
 
 
-def org_of(config: RunnableConfig) -> str | None:
-    """The organisation a run belongs to (None outside the server, e.g. a bare graph)."""
-    org = (config.get("configurable") or {}).get(ORG_KEY)
-    return str(org) if org else None
-
-
-async def org_gate(
-    ref: BudgetsRef | None, config: RunnableConfig, allowance: dict[str, Any] | None, task_id: str,
-) -> dict[str, Any]:
+async def org_gate(allowance: dict[str, Any] | None, task_id: str) -> dict[str, Any]:
     """Pause when the organisation's budget for this period is spent.
 
     Returns the state update: ``{}`` to go on, ``{"org_allowance": …}`` when a person allowed
@@ -36,10 +22,10 @@ async def org_gate(
     ``{"allow": <more tokens, or more cost for a cost budget>}`` or ``{"stop": true}``; an
     allowance lets this run (not the organisation) go on until usage reaches it.
     """
-    budgets = ref() if ref is not None else None
-    org = org_of(config)
-    if budgets is None or org is None:
+    scope = current_run()
+    if scope is None or scope.budgets is None:
         return {}
+    budgets, org = scope.budgets, scope.org_id
     limits = await budgets.limits(org)
     if not limits.any:
         return {}
@@ -82,11 +68,10 @@ def ask_budget(question: dict[str, Any]) -> float:
                                          f"got {answer!r}"[:300]}
 
 
-async def record(ref: BudgetsRef | None, config: RunnableConfig, usage: dict[str, Any]) -> None:
+async def record(usage: dict[str, Any]) -> None:
     """Add one call's usage (``total_tokens``, ``cost``) to the run's organisation."""
-    budgets = ref() if ref is not None else None
-    org = org_of(config)
+    scope = current_run()
     tokens = int(usage.get("total_tokens") or 0)
-    if budgets is None or org is None or (tokens == 0 and not usage.get("cost")):
+    if scope is None or scope.budgets is None or (tokens == 0 and not usage.get("cost")):
         return
-    await budgets.add(org, tokens, usage.get("cost"))
+    await scope.budgets.add(scope.org_id, tokens, usage.get("cost"))

@@ -123,7 +123,7 @@ def _used(state: CrewState) -> int:
 
 def compile_crew(
     spec: CrewSpec, models: ChatModels, *, tools: Mapping[str, ToolFactory] | None = None,
-    token_budget: int | None = None, budgets: org_budget.BudgetsRef | None = None,
+    token_budget: int | None = None,
 ) -> Pregel[Any, Any, Any, Any]:
     """The crew as a compiled graph (no checkpointer: the server injects its own).
 
@@ -131,8 +131,8 @@ def compile_crew(
     run may spend: before a task that would start beyond it, the run pauses with an
     ``interrupt({"type": "budget", …})`` until a person answers ``{"allow": <more tokens>}``
     or ``{"stop": true}`` (the remaining tasks are skipped and ``stopped`` says why).
-    ``budgets`` adds the organisation's budget for the period (:mod:`nexod.crews.budget`):
-    the same kind of pause before a task once the organisation has spent it.
+    On a server, the organisation's budget for the period adds the same kind of pause before a
+    task once the organisation has spent it (:mod:`nexod.crews.budget`).
 
     ConfigError names a tool no registry knows, a task whose name clashes with a built-in
     node, or an ``output_pydantic`` that cannot be imported.
@@ -182,7 +182,7 @@ def compile_crew(
             assignments[t.name] = chosen.get(t.name) or t.agent or workers[i % len(workers)].name
         get_stream_writer()({"type": "crew_plan_completed", "assignments": assignments})
         call_usage = _usage(reply, manager.llm)
-        await org_budget.record(budgets, config, call_usage)
+        await org_budget.record(call_usage)
         usage = add_usage(state.get("usage"), {manager.name: call_usage})
         return {"assignments": assignments, "usage": usage}
 
@@ -238,7 +238,7 @@ def compile_crew(
                 budget_update: CrewState = {"token_budget": budget + more}
             else:
                 budget_update = {}
-            gate = await org_budget.org_gate(budgets, config, state.get("org_allowance"), task.name)
+            gate = await org_budget.org_gate(state.get("org_allowance"), task.name)
             if gate.get("stopped"):
                 return {**budget_update, **gate}  # type: ignore[typeddict-item]
             budget_update = {**budget_update, **gate}  # type: ignore[typeddict-item]
@@ -276,19 +276,19 @@ def compile_crew(
                     "tags": [f"agent:{agent.name}"]}
             reply = await models.get(agent.llm).ainvoke(msgs, meta, **extra)  # type: ignore[arg-type]
             spent = {agent.name: _usage(reply, agent.llm)}
-            await org_budget.record(budgets, config, spent[agent.name])
+            await org_budget.record(spent[agent.name])
             for _ in range(DELEGATION_ROUNDS if coworkers else 0):
                 action = delegation.parse_action(_text(reply))
                 if action is None:
                     break
                 answer, used = await _delegate(action, coworkers, role, task.name, inputs, writer)
                 for name, u in used.items():
-                    await org_budget.record(budgets, config, u)
+                    await org_budget.record(u)
                     spent = add_usage(spent, {name: u})
                 msgs = [*msgs, AIMessage(_text(reply)), delegation.observation(answer)]
                 reply = await models.get(agent.llm).ainvoke(msgs, meta, **extra)  # type: ignore[arg-type]
                 call = _usage(reply, agent.llm)
-                await org_budget.record(budgets, config, call)
+                await org_budget.record(call)
                 spent = add_usage(spent, {agent.name: call})
             text = _text(reply).strip()
             entry: dict[str, Any] = {

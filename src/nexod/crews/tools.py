@@ -16,7 +16,7 @@ from typing import Protocol
 
 from nexod.crews.spec import CrewSpec
 from nexod.errors import NotFound
-from nexod.knowledge.scope import RUN_KNOWLEDGE
+from nexod.scope import current_run
 
 
 class Tool(Protocol):
@@ -89,8 +89,8 @@ class KnowledgeSearch:
 
     async def __call__(self, query: str) -> str:
         parts: list[str] = []
-        scope = RUN_KNOWLEDGE.get()
-        if scope is not None:
+        scope = current_run()
+        if scope is not None and scope.knowledge is not None:
             try:
                 hits = await scope.knowledge.search(scope.org_id, query[:2000], namespace=self.namespace,
                                                     k=self.top_k, mode="hybrid")

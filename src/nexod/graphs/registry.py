@@ -17,7 +17,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
-from nexod.budgets.base import OrgBudgets
 from nexod.crews.graph import compile_crew
 from nexod.crews.spec import CrewSpec, load_crew
 from nexod.crews.tools import ToolFactory
@@ -83,19 +82,6 @@ class GraphRegistry:
         self._models = models
         self._tools = tools
         self._graphs: dict[str, LoadedGraph] = {}
-        self._budgets: OrgBudgets | None = None
-
-    def use_budgets(self, budgets: OrgBudgets | None) -> None:
-        """Give crews the organisation budgets, once storage is open (graphs load before)."""
-        self._budgets = budgets
-
-    @property
-    def budgets(self) -> OrgBudgets | None:
-        """The organisation budgets crews check (None until storage is open)."""
-        return self._budgets
-
-    def _budgets_ref(self) -> OrgBudgets | None:
-        return self._budgets
 
     @property
     def config(self) -> GraphConfig:
@@ -126,8 +112,7 @@ class GraphRegistry:
                 continue
             crew = load_crew(ref.path, ref.crew_id)
             crew = crew.model_copy(update={"name": ref.crew_id})
-            graph = compile_crew(crew, self._models, tools=self._tools, token_budget=self._token_budget,
-                                 budgets=self._budgets_ref)
+            graph = compile_crew(crew, self._models, tools=self._tools, token_budget=self._token_budget)
             desc = ref.description or crew.description
             spec = GraphSpec(ref.crew_id, f"crew:{ref.path}", desc)
             self._graphs[ref.crew_id] = LoadedGraph(spec, graph, None, crew)
@@ -150,7 +135,7 @@ class GraphRegistry:
         except Exception as exc:
             raise ConfigError(f"{what}: loading the crew failed: {exc!r}") from exc
         crew = crew.model_copy(update={"description": ref.description})
-        graph = compile_crewai(make, crew, models, budgets=self._budgets_ref)
+        graph = compile_crewai(make, crew, models)
         spec = GraphSpec(ref.crew_id, f"crewai:{ref.target}", ref.description)
         self._graphs[ref.crew_id] = LoadedGraph(spec, graph, None, crew)
 

@@ -8,9 +8,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Send
 
 RESERVED_CONFIGURABLE = ("run_id", "thread_id", "assistant_id", "graph_id")
-ORG_KEY = "__nexod_org_id"
-"""``configurable`` key of the run's organisation (``__``: LangGraph keeps it out of the
-checkpoints' metadata, so thread history looks as before)."""
 
 
 def merge_configs(*configs: dict[str, Any] | None) -> dict[str, Any]:
@@ -39,16 +36,12 @@ def run_config(
     assistant_id: str,
     graph_id: str,
     metadata: dict[str, Any],
-    org_id: str | None = None,
 ) -> RunnableConfig:
     """The full config of a run, with the ids LangGraph Server injects into ``configurable``
-    (and :data:`ORG_KEY`, the run's organisation, which a client cannot choose)."""
+    (the run's organisation is not among them: see :mod:`nexod.scope`)."""
     cfg = merge_configs(assistant_config, thread_config, kwargs.get("config"))
     conf = dict(cfg.get("configurable", {}))
     conf.update(run_id=run_id, thread_id=thread_id, assistant_id=assistant_id, graph_id=graph_id)
-    conf.pop(ORG_KEY, None)
-    if org_id is not None:
-        conf[ORG_KEY] = org_id
     conf.setdefault("checkpoint_ns", "")
     checkpoint = kwargs.get("checkpoint") or {}
     for k, v in checkpoint.items():

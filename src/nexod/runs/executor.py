@@ -22,18 +22,19 @@ from nexod.events.base import Event
 from nexod.events.log import EventLog
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.graphs.registry import GraphRegistry
-from nexod.knowledge.scope import RUN_KNOWLEDGE, RunKnowledge
 from nexod.observability.hub import Observability
 from nexod.resources.state import ThreadState
 from nexod.runs.config import durability, run_config, run_input
 from nexod.runs.crew_hooks import CrewHooks
 from nexod.runs.queue import Claimed
 from nexod.runs.streaming import ChunkMapper, graph_modes
+from nexod.scope import RunScope, run_scope
 from nexod.serde import as_utc, dumps, to_jsonable, utcnow
 from nexod.settings import Settings
 from nexod.store.sql import Stores
 
 if TYPE_CHECKING:
+    from nexod.budgets.base import OrgBudgets
     from nexod.knowledge.service import KnowledgeBase
 
 log = logging.getLogger("nexod.runs")
@@ -67,9 +68,11 @@ class Executor:
         state: ThreadState,
         obs: Observability,
         knowledge: KnowledgeBase | None = None,
+        budgets: OrgBudgets | None = None,
     ) -> None:
         self._settings = settings
         self._knowledge = knowledge
+        self._budgets = budgets
         self._obs = obs
         self._engine = engine
         self._reads = reader(engine)
@@ -170,7 +173,7 @@ class Executor:
         config = run_config(
             assistant_config=assistant.config, thread_config=thread.config, kwargs=kwargs,
             run_id=run.run_id, thread_id=run.thread_id, assistant_id=assistant.assistant_id,
-            graph_id=assistant.graph_id, metadata=run.metadata_, org_id=run.org_id,
+            graph_id=assistant.graph_id, metadata=run.metadata_,
         )
         callbacks = self._obs.run_callbacks(assistant.graph_id)
         if callbacks:
@@ -197,14 +200,10 @@ class Executor:
         }
         if context:
             options["context"] = context
-        # Tools inside the graph (knowledge_search) search this run's organisation's documents.
-        scope = RUN_KNOWLEDGE.set(
-            RunKnowledge(self._knowledge, run.org_id) if self._knowledge is not None else None)
-        try:
+        # Code inside the graph (knowledge_search, budget gates) sees this run's organisation.
+        with run_scope(RunScope(run.org_id, run.run_id, self._knowledge, self._budgets)):
             async for ns, mode, chunk in self._stream(graph, graph_input, config, options, requested, emit):
                 mapper.handle(ns, mode, chunk)
-        finally:
-            RUN_KNOWLEDGE.reset(scope)
         return graph
 
     async def _stream(

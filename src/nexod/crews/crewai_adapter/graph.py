@@ -130,17 +130,14 @@ def _task_entry(name: str, output: Any, agent_name: str, elapsed: float) -> dict
     return entry
 
 
-def compile_crewai(
-    make: CrewFactory, spec: CrewSpec, models: ChatModels, *,
-    budgets: budget.BudgetsRef | None = None,
-) -> Pregel[Any, Any, Any, Any]:
+def compile_crewai(make: CrewFactory, spec: CrewSpec, models: ChatModels) -> Pregel[Any, Any, Any, Any]:
     """The crew as a compiled graph: ``{"inputs": {...}}`` in, a crew state out."""
     events.install()
 
     async def run(state: CrewState, config: RunnableConfig) -> CrewState:
         inputs = spec.check_inputs(dict(state.get("inputs") or {}))
         first = spec.tasks[0].name
-        gate = await budget.org_gate(budgets, config, state.get("org_allowance"), first)
+        gate = await budget.org_gate(state.get("org_allowance"), first)
         if gate.get("stopped"):
             return {"inputs": inputs, "outputs": {}, "usage": {}, "result": None, **gate}  # type: ignore[typeddict-item]
         writer = get_stream_writer()
@@ -175,7 +172,7 @@ def compile_crewai(
             scope.close()
             total = sum(int(u.get("total_tokens") or 0) for u in scope.usage.values())
             cost = sum(float(u.get("cost") or 0.0) for u in scope.usage.values())
-            await budget.record(budgets, config, {"total_tokens": total, "cost": cost or None})
+            await budget.record({"total_tokens": total, "cost": cost or None})
         elapsed = round(time.monotonic() - started, 3)
         outputs: dict[str, dict[str, Any]] = {}
         for task, out in zip(crew.tasks, output.tasks_output, strict=False):
