@@ -112,3 +112,49 @@ async def test_org_budget_pauses_runs_across_processes(srv: Server) -> None:
         assert r.status_code == 200 and r.json()["limits"]["tokens"] == 1
         r = await http.put("/budgets/bad%00id", json={"tokens": 1})
         assert r.status_code == 422 and "org_id" in r.text, r.text
+
+
+def _tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(int((m.get("usage_metadata") or {}).get("total_tokens") or 0) for m in messages
+               if m["type"] == "ai")
+
+
+async def test_every_graphs_model_calls_count_and_pause(tmp_path: Path) -> None:
+    """Not only crews: a plain graph's model calls (an async node, then a sync one) are added
+    to the organisation's spend, and a call past the budget pauses the run with the same
+    question; allow goes on, stop ends the run with a clear error and spends nothing more."""
+    srv = Server(tmp_path, extra_env={"NEXOD_ORG_TOKEN_BUDGET": "1"})
+    srv.start()
+    try:
+        sdk = get_client(url=srv.url)
+        thread = (await sdk.threads.create())["thread_id"]
+        hello = {"messages": [{"role": "human", "content": "write a haiku"}]}
+        out = await sdk.runs.wait(thread, "metered", input=hello)
+        # The first call ran (nothing was spent yet); the second finds the budget spent.
+        first = _tokens(out["messages"])
+        ask = out["__interrupt__"][0]["value"]
+        assert first > 1 and len(out["messages"]) == 2
+        assert ask["type"] == "budget" and ask["scope"] == "organisation" and ask["unit"] == "tokens"
+        assert ask["used"] == first and ask["budget"] == 1 and "task_id" not in ask
+        assert (await sdk.threads.get(thread))["status"] == "interrupted"
+
+        out = await sdk.runs.wait(thread, "metered", command={"resume": {"allow": 100_000}})
+        assert len(out["messages"]) == 3 and "__interrupt__" not in out
+        spent = _tokens(out["messages"])
+        async with httpx.AsyncClient(base_url=srv.url, timeout=30) as http:
+            budget = (await http.get("/budget")).json()
+            assert budget["spent"]["tokens"] == spent > first and budget["remaining"]["tokens"] == 0
+
+            # A new run pauses before its first call; stop ends it, with nothing more spent.
+            other = (await sdk.threads.create())["thread_id"]
+            out = await sdk.runs.wait(other, "metered", input=hello)
+            assert out["__interrupt__"][0]["value"]["used"] == spent and len(out["messages"]) == 1
+            parts = [p async for p in sdk.runs.stream(other, "metered", command={"resume": {"stop": True}})]
+            err = [p.data for p in parts if p.event == "error"]
+            assert err and err[0]["error"] == "BudgetStopped", parts
+            assert "tokens budget" in err[0]["message"] and "chose to stop" in err[0]["message"]
+            assert (await sdk.threads.get(other))["status"] == "error"
+            assert len((await sdk.threads.get_state(other))["values"]["messages"]) == 1
+            assert (await http.get("/budget")).json()["spent"]["tokens"] == spent
+    finally:
+        srv.stop()

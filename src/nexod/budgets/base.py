@@ -10,8 +10,10 @@ of a deployment sees the same totals. The limits are ``NEXOD_ORG_TOKEN_BUDGET`` 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 
 def period_of(moment: datetime | None = None) -> str:
@@ -39,6 +41,25 @@ class Limits:
     def any(self) -> bool:
         """Whether any limit is set."""
         return self.tokens is not None or self.cost is not None
+
+
+def exceeded(limits: Limits, spend: Spend, allowance: Mapping[str, Any] | None = None,
+             ) -> tuple[str, float, float] | None:
+    """``(unit, used, budget)`` of the first limit ``spend`` has reached, else None.
+
+    ``allowance`` is what a person allowed one run beyond the budget (``{"period": …,
+    "tokens": …, "cost": …}``, totals for the organisation); it counts in its own period only.
+    """
+    allow = dict(allowance or {}) if (allowance or {}).get("period") == spend.period else {}
+    if limits.tokens is not None and spend.tokens >= max(limits.tokens, int(allow.get("tokens") or 0)):
+        return "tokens", float(spend.tokens), float(limits.tokens)
+    if limits.cost is not None and spend.cost >= max(limits.cost, float(allow.get("cost") or 0)):
+        return "cost", spend.cost, limits.cost
+    return None
+
+
+class BudgetStopped(Exception):
+    """A person answered a budget pause with stop: the run ends with this error."""
 
 
 class OrgBudgets(ABC):

@@ -11,6 +11,7 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.types import interrupt
 
+from nexod.budgets.base import exceeded
 from nexod.scope import current_run
 
 
@@ -30,27 +31,30 @@ async def org_gate(allowance: dict[str, Any] | None, task_id: str) -> dict[str, 
     if not limits.any:
         return {}
     spend = await budgets.spent(org)
-    allow = dict(allowance or {})
-    if allow.get("period") != spend.period:
-        allow = {}
-    unit: str | None = None
-    if limits.tokens is not None and spend.tokens >= max(limits.tokens, int(allow.get("tokens") or 0)):
-        unit, used, budget = "tokens", float(spend.tokens), float(limits.tokens)
-    elif limits.cost is not None and spend.cost >= max(limits.cost, float(allow.get("cost") or 0)):
-        unit, used, budget = "cost", spend.cost, limits.cost
-    if unit is None:
+    over = exceeded(limits, spend, allowance)
+    if over is None:
         return {}
-    more = ask_budget({
-        "type": "budget", "scope": "organisation", "unit": unit, "task_id": task_id,
-        "org_id": org, "period": spend.period, "used": used, "budget": budget,
-        "question": f"The organisation reached its {unit} budget for {spend.period}. Allow this "
-                    f'run more ({{"allow": {5000 if unit == "tokens" else 1}}}) or stop '
-                    '({"stop": true})?',
-    })
+    unit, used, budget = over
+    more = ask_budget(org_question(org, spend.period, unit, used, budget, task_id=task_id))
     if more <= 0:
         get_stream_writer()({"type": "crew_stopped", "reason": "org_budget", "task_id": task_id})
         return {"stopped": "org_budget", "current_task": None}
+    allow = dict(allowance or {}) if (allowance or {}).get("period") == spend.period else {}
     return {"org_allowance": {**allow, "period": spend.period, unit: used + more}}
+
+
+def org_question(org: str, period: str, unit: str, used: float, budget: float, *,
+                 task_id: str | None = None) -> dict[str, Any]:
+    """The interrupt's value when the organisation's budget is reached (``task_id``: the crew
+    task about to start; absent for a model call of a graph)."""
+    return {
+        "type": "budget", "scope": "organisation", "unit": unit,
+        **({"task_id": task_id} if task_id is not None else {}),
+        "org_id": org, "period": period, "used": used, "budget": budget,
+        "question": f"The organisation reached its {unit} budget for {period}. Allow this "
+                    f'run more ({{"allow": {5000 if unit == "tokens" else 1}}}) or stop '
+                    '({"stop": true})?',
+    }
 
 
 def ask_budget(question: dict[str, Any]) -> float:

@@ -33,7 +33,7 @@ def _label(value: Any, default: str) -> str:
     return text[:MAX_LABEL]
 
 
-def _usage(response: LLMResult | None) -> tuple[int, int, str | None]:
+def call_usage(response: LLMResult | None) -> tuple[int, int, str | None]:
     """Input and output tokens of a call, and the model name the provider answered with."""
     inp = out = 0
     answered: str | None = None
@@ -85,7 +85,7 @@ class ModelCallTimer(BaseCallbackHandler):
         if started is None:
             return
         provider, model, t0 = started
-        inp, out, answered = _usage(response)
+        inp, out, answered = call_usage(response)
         cost = None
         if self._price is not None and (inp or out):
             cost = self._price(str(answered), inp, out) if answered else None

@@ -22,8 +22,10 @@ from nexod.events.base import Event
 from nexod.events.log import EventLog
 from nexod.graphs.checkpointer import Checkpoints
 from nexod.graphs.registry import GraphRegistry
+from nexod.llm.base import price
 from nexod.observability.hub import Observability
 from nexod.resources.state import ThreadState
+from nexod.runs.budget_guard import BudgetGuard
 from nexod.runs.config import durability, run_config, run_input
 from nexod.runs.crew_hooks import CrewHooks
 from nexod.runs.queue import Claimed
@@ -176,6 +178,12 @@ class Executor:
             graph_id=assistant.graph_id, metadata=run.metadata_,
         )
         callbacks = self._obs.run_callbacks(assistant.graph_id)
+        guard = None
+        if self._budgets is not None:  # every model call of the run against the org's budget
+            prices = self._settings.llm_prices
+            guard = await BudgetGuard.open(self._budgets, run.org_id,
+                                           price=lambda m, i, o: price(prices, m, i, o))
+            callbacks.append(guard)
         if callbacks:
             config["callbacks"] = callbacks  # configs come from JSON: none there before
         graph = await self._registry.build(
@@ -201,9 +209,13 @@ class Executor:
         if context:
             options["context"] = context
         # Code inside the graph (knowledge_search, budget gates) sees this run's organisation.
-        with run_scope(RunScope(run.org_id, run.run_id, self._knowledge, self._budgets)):
-            async for ns, mode, chunk in self._stream(graph, graph_input, config, options, requested, emit):
-                mapper.handle(ns, mode, chunk)
+        try:
+            with run_scope(RunScope(run.org_id, run.run_id, self._knowledge, self._budgets)):
+                async for ns, mode, chunk in self._stream(graph, graph_input, config, options, requested, emit):
+                    mapper.handle(ns, mode, chunk)
+        finally:
+            if guard is not None:
+                await guard.flush()
         return graph
 
     async def _stream(
