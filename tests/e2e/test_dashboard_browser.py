@@ -50,14 +50,15 @@ expect.set_options(timeout=15_000)
 
 def _create_key(data_dir: Path) -> str:
     env = {"NEXOD_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "nexod.cli", "keys", "create", "--name", "browser"],
+    scopes = [a for s in ("read", "write", "run", "approve", "administer") for a in ("--scope", s)]
+    out = subprocess.run([sys.executable, "-m", "nexod.cli", "keys", "create", "--name", "browser", *scopes],
                          env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
-    """A server in apikey mode and a key (all scopes but administer) for its local org."""
+    """A server in apikey mode and an admin key (every scope) for its local org."""
     data = tmp_path_factory.mktemp("dashboard")
     key = _create_key(data)
     srv = Server(data, extra_env={"NEXOD_AUTH": "apikey"})
@@ -114,9 +115,21 @@ def test_sign_in_start_approve_and_see_the_result(site: tuple[Server, str], page
     expect(page.locator("#signin-error")).to_contain_text("not authenticated")
     sign_in(page, srv.url, key)
 
-    # Start the approval workflow from the UI; the request text is markup, shown as text.
+    # Bad input is explained on the page: before sending, and the API's own 422 detail.
     page.get_by_role("link", name="Start a run").click()
     page.get_by_label("Assistant").select_option(label="approval (approval)")
+    page.get_by_label("Input (JSON object)").fill("{not json")
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#start-error")).to_contain_text("Input is not valid JSON")
+    page.get_by_label("Input (JSON object)").fill("{}")
+    page.locator("details summary", has_text="Options").click()
+    page.get_by_label(re.compile("^Config")).fill('{"tags": "not-a-list"}')
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#start-error")).to_contain_text("config.tags")
+    expect(page.locator("#start-error")).to_contain_text("HTTP 422")
+    page.get_by_label(re.compile("^Config")).fill("")
+
+    # Start the approval workflow from the UI; the request text is markup, shown as text.
     page.get_by_label("Input (JSON object)").fill('{"request": "laptop <img src=x onerror=alert(1)>", "amount": 500}')
     page.get_by_role("button", name="Start").click()
     expect(page).to_have_url(re.compile(r"/ui/threads/[0-9a-f-]{36}/runs/[0-9a-f-]{36}$"))
@@ -144,9 +157,9 @@ def test_sign_in_start_approve_and_see_the_result(site: tuple[Server, str], page
     page.goto(f"{srv.url}/ui/threads/{thread_id}")
     expect(page.locator("#state-values")).to_contain_text('"decision": "approved"')
 
-    # This key lacks administer: the operations page says so instead of failing.
     page.get_by_role("link", name="Operations").click()
-    expect(page.locator("#alerts-forbidden")).to_contain_text("administer")
+    expect(page.locator("#slo")).to_contain_text("api")
+    expect(page.locator("#alerts")).to_be_visible()
 
     # Sign out: the session ends, pages send the browser back to sign-in.
     page.get_by_role("button", name="Sign out").click()
@@ -181,3 +194,22 @@ def test_live_run_page_shows_events_as_they_arrive(site: tuple[Server, str], pag
     expect(page.locator("#tokens")).to_have_text("Echo: hello from the browser")
     expect(page.locator("#run-status .badge")).to_have_text("success")
     api.close()
+
+
+def test_refusals_are_explained(site: tuple[Server, str], page: Page) -> None:
+    """Someone who may run but not approve: the inbox answer and the alerts are refused, and
+    the page says which permission is missing."""
+    srv, admin = site
+    api = httpx.Client(base_url=srv.url, headers={"x-api-key": admin}, timeout=30)
+    runner = api.post("/auth/keys", json={"name": "runner", "scopes": ["read", "run"]}).json()["key"]
+    thread_id = api.post("/threads", json={}).json()["thread_id"]
+    r = api.post(f"/threads/{thread_id}/runs/wait", json={"assistant_id": "approval",
+                                                          "input": {"request": "desk", "amount": 900}})
+    assert "__interrupt__" in r.json(), r.text
+    api.close()
+    sign_in(page, srv.url, runner)
+    card = page.locator(f"#t-{thread_id}")
+    card.get_by_role("button", name="Approve").click()
+    expect(card.locator(".result")).to_contain_text("Not allowed: permission 'approve' is needed")
+    page.get_by_role("link", name="Operations").click()
+    expect(page.locator("#alerts-forbidden")).to_contain_text("administer")
