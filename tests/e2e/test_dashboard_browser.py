@@ -171,11 +171,11 @@ def test_sign_in_start_approve_and_see_the_result(site: tuple[Server, str], page
 def test_live_run_page_shows_events_as_they_arrive(site: tuple[Server, str], page: Page) -> None:
     srv, key = site
     sign_in(page, srv.url, key)
-    # Five steps, 0.6 s apart: the page must show the first ones while the run still goes on.
+    # Five steps, 1 s apart: the page must show the first ones while the run still goes on.
     api = httpx.Client(base_url=srv.url, headers={"x-api-key": key}, timeout=30)
     thread_id = api.post("/threads", json={}).json()["thread_id"]
     run = api.post(f"/threads/{thread_id}/runs", json={
-        "assistant_id": "steps", "input": {}, "config": {"configurable": {"delay": 0.6}},
+        "assistant_id": "steps", "input": {}, "config": {"configurable": {"delay": 1.0}},
         "stream_mode": ["updates", "values"]}).json()
     page.goto(f"{srv.url}/ui/threads/{thread_id}/runs/{run['run_id']}")
     events = page.locator("#events li")

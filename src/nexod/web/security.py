@@ -12,7 +12,7 @@ no origin information at all (command-line clients, the SDK).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
 import orjson
@@ -60,7 +60,8 @@ def normalise_origin(value: str) -> str | None:
 
 
 def own_origin(scope: Scope, headers: Headers) -> str | None:
-    """The origin this request was sent to, from its scheme and ``Host`` header."""
+    """The origin this request was sent to, from its scheme and ``Host`` header (only its
+    host and port are compared: see :func:`cross_origin_reason`)."""
     scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
     host = headers.get("host")
     if not host:
@@ -71,10 +72,17 @@ def own_origin(scope: Scope, headers: Headers) -> str | None:
     return normalise_origin(f"{scheme}://{host}")
 
 
-def cross_origin_reason(scope: Scope, trusted: Iterable[str] = ()) -> str | None:
+def _netloc(origin: str | None) -> str | None:
+    # Host and port only: behind a TLS-terminating proxy the server may see http while the
+    # browser's Origin says https for the very same host.
+    return None if origin is None else origin.split("://", 1)[1]
+
+
+def cross_origin_reason(scope: Scope, trusted: Collection[str] = ()) -> str | None:
     """Why this request must be refused as cross-origin, or None when it may go on.
 
-    Only requests authenticated by a cookie alone are judged (see the module docstring).
+    Only requests authenticated by a cookie alone are judged (see the module docstring). The
+    origin sent must name this server's host and port (the ``Host`` header), or be trusted.
     """
     headers = Headers(scope=scope)
     if headers.get("authorization") or headers.get("x-api-key"):
@@ -90,8 +98,7 @@ def cross_origin_reason(scope: Scope, trusted: Iterable[str] = ()) -> str | None
         if sent is None:
             return None
     origin = normalise_origin(sent)
-    allowed = {o for o in (own_origin(scope, headers), *trusted) if o}
-    if origin is not None and origin in allowed:
+    if origin is not None and (origin in trusted or _netloc(origin) == _netloc(own_origin(scope, headers))):
         return None
     return (f"cross-origin request refused: the {label} header names {sent[:200]!r}, not this "
             "server, and the request is authenticated only by a browser cookie. Send it from the "
