@@ -30,6 +30,8 @@ from nexod.observability.http import ObservabilityMiddleware
 from nexod.observability.hub import build_metrics
 from nexod.observability.sentry import init_sentry
 from nexod.settings import Settings
+from nexod.web import BrowserGuard
+from nexod.web import install as install_web
 
 
 def create_app(
@@ -61,6 +63,8 @@ def create_app(
         CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
         expose_headers=["Content-Location", "Location", "X-Pagination-Next", "X-Request-ID"],
     )
+    # Cookie-authenticated writes from another origin are refused (CSRF); dashboard headers.
+    app.add_middleware(BrowserGuard, trusted_origins=settings.trusted_origins)
     # Outermost: a request id on every response (CORS answers too); timing when metrics are on.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, tag_sentry=sentry)
     install_error_handlers(app)
@@ -68,4 +72,5 @@ def create_app(
               ws.router, webhooks.router, observability.router, crews.router, budgets.router,
               knowledge.router):
         app.include_router(r)
+    install_web(app)
     return app

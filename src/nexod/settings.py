@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         True, description="Mark the session cookie Secure (sent over HTTPS only)."
     )
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        description="Other origins (JSON list, e.g. '[\"https://ops.example.com\"]') whose pages "
+        "may send cookie-authenticated POST/PUT/PATCH/DELETE requests; the server's own origin "
+        "always may. Needed when a proxy changes the Host header.",
+    )
     api_cache_ttl: int = Field(
         60, ge=0, description="Seconds a read endpoint's response stays cached (L3; 0: off)."
     )

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -217,6 +217,24 @@ class Runs:
                 q = q.where(AgentSession.status == status)
             q = q.order_by(AgentSession.run_id.desc()).limit(limit).offset(offset)
             return [to_model(AgentSession, r) for r in (await s.execute(q)).all()]
+
+    async def recent(
+        self, org_id: str, *, limit: int = 20, statuses: tuple[str, ...] | None = None
+    ) -> list[AgentSession]:
+        """The organisation's runs on every thread, newest first (``statuses`` narrows them)."""
+        q = select(AgentSession).where(AgentSession.org_id == org_id)
+        if statuses:
+            q = q.where(AgentSession.status.in_(statuses))
+        q = q.order_by(AgentSession.created_at.desc(), AgentSession.run_id.desc()).limit(limit)
+        async with self._reads.connect() as s:
+            return [to_model(AgentSession, r) for r in (await s.execute(q)).all()]
+
+    async def count_by_status(self, org_id: str) -> dict[str, int]:
+        """How many of the organisation's runs are in each status."""
+        q = (select(AgentSession.status, func.count()).where(AgentSession.org_id == org_id)
+             .group_by(AgentSession.status))
+        async with self._reads.connect() as s:
+            return {status: int(n) for status, n in (await s.execute(q)).all()}
 
     async def delete(self, org_id: str, thread_id: str, run_id: str) -> None:
         """Delete a finished run and its events; Conflict while it is active."""
