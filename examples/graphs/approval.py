@@ -43,8 +43,16 @@ def _record(state: State, **decision: Any) -> list[dict[str, Any]]:
 
 
 def check(state: State) -> State:
-    amount = float(state.get("amount", 0))
+    """Automatic checks; a request without a usable amount is rejected, never auto-approved."""
+    raw = state.get("amount")
+    try:
+        amount = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        what = "missing" if raw is None else f"not a number ({raw!r})"
+        return {"route": "reject", "checks": [f"amount is {what}"]}
     problems = []
+    if amount != amount:  # NaN
+        problems.append("amount is not a number")
     if amount < 0:
         problems.append("amount is negative")
     if amount > HARD_LIMIT:

@@ -10,11 +10,10 @@ import asyncio
 import operator
 from typing import Annotated
 
-from typing_extensions import TypedDict
-
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
 
 class State(TypedDict, total=False):

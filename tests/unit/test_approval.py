@@ -32,6 +32,16 @@ async def test_routes_without_a_person() -> None:
     assert big["effect"] == "request closed"
 
 
+async def test_a_request_without_a_usable_amount_is_rejected_not_auto_approved() -> None:
+    g = graph()
+    for i, (given, reason) in enumerate([({}, "amount is missing"),
+                                         ({"amount": "lots"}, "amount is not a number ('lots')"),
+                                         ({"amount": float("nan")}, "amount is not a number")]):
+        out = await g.ainvoke({"request": "laptop", **given}, {"configurable": {"thread_id": f"m{i}"}})
+        assert (out["decision"], out["decided_by"]) == ("rejected", "policy"), given
+        assert out["history"][0]["reason"] == reason
+
+
 async def test_edit_goes_back_through_the_checks_and_is_recorded() -> None:
     g = graph()
     cfg: Any = {"configurable": {"thread_id": "c"}}
