@@ -64,7 +64,7 @@ def create_app(
         expose_headers=["Content-Location", "Location", "X-Pagination-Next", "X-Request-ID"],
     )
     # Cookie-authenticated writes from another origin are refused (CSRF); dashboard headers.
-    app.add_middleware(BrowserGuard, trusted_origins=settings.trusted_origins)
+    app.add_middleware(BrowserGuard, trusted_origins=settings.trusted_origins, local=settings.auth == "local")
     # Outermost: a request id on every response (CORS answers too); timing when metrics are on.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, tag_sentry=sentry)
     install_error_handlers(app)

@@ -186,7 +186,8 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Other origins (JSON list, e.g. '[\"https://ops.example.com\"]') whose pages "
         "may send cookie-authenticated POST/PUT/PATCH/DELETE requests; the server's own origin "
-        "always may. Needed when a proxy changes the Host header.",
+        "always may. With NEXOD_AUTH=local, any request from another origin is refused unless "
+        "it is listed here (LangGraph Studio's is by default). Needed when a proxy changes the Host header.",
     )
     api_cache_ttl: int = Field(
         60, ge=0, description="Seconds a read endpoint's response stays cached (L3; 0: off)."

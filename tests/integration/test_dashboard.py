@@ -185,3 +185,25 @@ def test_local_mode_is_signed_in(tmp_path: Path) -> None:
         page = local.get("/ui/")
         assert page.status_code == 200 and "Overview" in page.text and 'id="signout"' not in page.text
         assert local.get("/ui/signin", follow_redirects=False).headers["location"] == "/ui/"
+
+
+def test_local_mode_refuses_other_origins_reads_included(tmp_path: Path) -> None:
+    """With NEXOD_AUTH=local there are no credentials, so a page on another origin open in the
+    user's browser must neither read nor write through it; Studio and trusted origins may."""
+    settings = Settings(data_dir=tmp_path, config=TEST_GRAPHS, trusted_origins=["https://ops.example.com"])
+    with TestClient(create_app(settings)) as local:
+        tid = local.post("/threads", json={}).json()["thread_id"]  # no Origin: a CLI, the SDK
+        for method, path in (("GET", f"/threads/{tid}"), ("POST", "/threads/search"), ("DELETE", f"/threads/{tid}")):
+            for extra in ({}, {"x-api-key": "anything"}):
+                r = local.request(method, path, json={} if method == "POST" else None,
+                                  headers={"origin": EVIL, **extra})
+                assert r.status_code == 403 and "NEXOD_AUTH=local" in r.json()["detail"], (method, path)
+        assert local.get(f"/threads/{tid}").status_code == 200  # nothing was deleted
+        for ok in ("http://testserver", "https://smith.langchain.com", "https://ops.example.com"):
+            assert local.get(f"/threads/{tid}", headers={"origin": ok}).status_code == 200, ok
+        # A CORS preflight is still answered (the request that follows is what is judged).
+        pre = local.options("/threads", headers={"origin": EVIL, "access-control-request-method": "POST"})
+        assert pre.status_code == 200
+        with pytest.raises(WebSocketDisconnect), local.websocket_connect(
+                f"/threads/{tid}/runs/00000000-0000-0000-0000-000000000000/ws", headers={"origin": EVIL}):
+            pass

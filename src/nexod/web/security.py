@@ -8,6 +8,14 @@ by a cookie alone is refused when its ``Origin`` (or, lacking one, its ``Referer
 another origin. Requests with an ``Authorization`` or ``x-api-key`` header are API clients: a
 browser never adds those on its own, so they pass untouched, as do requests with no cookie or
 no origin information at all (command-line clients, the SDK).
+
+With ``NEXOD_AUTH=local`` there is no credential at all: any page open in the user's browser
+could reach the server on loopback and act (or read) as its one user. So in that mode every
+request, reads included, that carries a foreign ``Origin`` is refused, whatever its headers.
+Browsers send ``Origin`` on every cross-origin ``fetch``, so this closes both; a same-origin
+page, a top-level navigation, and a client outside a browser send none and pass. Trusted
+origins pass in both modes; in local mode LangGraph Studio's (:data:`STUDIO_ORIGIN`) is trusted
+by default, as ``langgraph dev`` does.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+STUDIO_ORIGIN = "https://smith.langchain.com"
+"""LangGraph Studio, a browser client of the LangGraph API: trusted in local mode."""
 
 
 def normalise_origin(value: str) -> str | None:
@@ -78,13 +88,24 @@ def _netloc(origin: str | None) -> str | None:
     return None if origin is None else origin.split("://", 1)[1]
 
 
-def cross_origin_reason(scope: Scope, trusted: Collection[str] = ()) -> str | None:
+def cross_origin_reason(scope: Scope, trusted: Collection[str] = (), *, local: bool = False) -> str | None:
     """Why this request must be refused as cross-origin, or None when it may go on.
 
-    Only requests authenticated by a cookie alone are judged (see the module docstring). The
-    origin sent must name this server's host and port (the ``Host`` header), or be trusted.
+    Only requests authenticated by a cookie alone are judged, or with ``local`` (no
+    credentials at all) every request that sends an ``Origin`` (see the module docstring).
+    The origin sent must name this server's host and port (the ``Host`` header), or be trusted.
     """
     headers = Headers(scope=scope)
+    if local:
+        sent = headers.get("origin")
+        if sent is None:
+            return None
+        origin = normalise_origin(sent)
+        if origin is not None and (origin in trusted or _netloc(origin) == _netloc(own_origin(scope, headers))):
+            return None
+        return (f"cross-origin request refused: the Origin header names {sent[:200]!r}, not this "
+                "server. With NEXOD_AUTH=local there are no credentials, so any web page could "
+                "act as you; list the origin in NEXOD_TRUSTED_ORIGINS if you trust it.")
     if headers.get("authorization") or headers.get("x-api-key"):
         return None
     cookie = headers.get("cookie") or ""
@@ -107,17 +128,20 @@ def cross_origin_reason(scope: Scope, trusted: Collection[str] = ()) -> str | No
 
 class BrowserGuard:
     """Pure ASGI middleware: refuses cross-origin cookie-only requests with 403 (WebSocket
-    handshakes too), and adds the dashboard's security headers to every ``/ui`` response."""
+    handshakes too; with ``local``, every cross-origin request), and adds the dashboard's
+    security headers to every ``/ui`` response."""
 
-    def __init__(self, app: ASGIApp, trusted_origins: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, trusted_origins: Iterable[str] = (), *, local: bool = False) -> None:
         self.app = app
-        self.trusted = tuple(o for o in (normalise_origin(t) for t in trusted_origins) if o)
+        self.local = local
+        trusted = [*trusted_origins, *([STUDIO_ORIGIN] if local else [])]
+        self.trusted = tuple(o for o in (normalise_origin(t) for t in trusted) if o)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request, then serve it (adding headers on dashboard paths)."""
         kind = scope["type"]
         if kind == "websocket":
-            if cross_origin_reason(scope, self.trusted) is not None:
+            if cross_origin_reason(scope, self.trusted, local=self.local) is not None:
                 await send({"type": "websocket.close", "code": 4403})  # before accept: HTTP 403
                 return
             await self.app(scope, receive, send)
@@ -125,8 +149,8 @@ class BrowserGuard:
         if kind != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in UNSAFE_METHODS:
-            reason = cross_origin_reason(scope, self.trusted)
+        if scope["method"] in UNSAFE_METHODS or (self.local and scope["method"] != "OPTIONS"):
+            reason = cross_origin_reason(scope, self.trusted, local=self.local)
             if reason is not None:
                 await _refuse(send, reason)
                 return
