@@ -40,7 +40,7 @@ test: $(STAMP) $(CREWAI)
 services:
 	@bash scripts/services.sh
 
-lint: $(STAMP)
+lint: $(STAMP) $(CREWAI)  # the CrewAI adapter is type-checked against crewai itself
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 

@@ -260,3 +260,15 @@ async def test_survives_restart_and_refuses_another_model(make_store: Factory, n
     other = make_store(model="other:model", dim=DIM * 2)
     with pytest.raises(VectorStoreMismatch, match="other:model"):
         await other.setup()
+
+
+async def test_every_vector_finds_itself(store: VectorStore, ns: str) -> None:
+    """No stored vector is lost to search: each is its own nearest neighbour (an HNSW graph
+    built with concurrent inserts can strand nodes that no query ever reaches)."""
+    rng = np.random.default_rng(9)
+    n = 1500
+    vecs = unit(rng, n)
+    await store.upsert(ns, [VectorRecord(f"s{i}", vecs[i]) for i in range(n)])
+    await store.upsert(ns, [VectorRecord(f"s{i}", vecs[i]) for i in range(0, n, 7)])  # re-inserted
+    lost = [i for i in range(n) if [h.id for h in await store.query(ns, vecs[i], k=1)] != [f"s{i}"]]
+    assert lost == []

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
-import os
 import struct
 import threading
 from collections.abc import Sequence
@@ -44,6 +43,11 @@ from nexod.knowledge.vectors.base import (
 _UPSERT, _DELETE = 1, 2
 RERANK = 4
 """A quantised index fetches this many candidates per hit wanted, re-scored exactly."""
+BUILD_THREADS = 1
+"""Threads that insert into an HNSW index. One: usearch's concurrent ``add`` (2.x) can leave a
+node stored but unreachable by any search (unum-cloud/USearch#735, fix pending in #772);
+measured here, 2 threads stranded 0.01-0.3 % of the vectors (a document semantic search can
+never return) and 1 thread none, for a build about 1.6x slower."""
 DTYPES = ("f32", "f16", "i8")
 _HEADER = struct.Struct("<BII")  # op, json length, vector bytes length
 FORMAT = 1
@@ -180,7 +184,7 @@ class _Space:
         ann = self._new_ann()
         rows = np.fromiter(self.rows.values(), dtype=np.uint64, count=len(self.rows))
         if len(rows):
-            ann.add(rows, self.vecs[rows.astype(np.int64)], threads=os.cpu_count() or 1)
+            ann.add(rows, self.vecs[rows.astype(np.int64)], threads=BUILD_THREADS)
         self.ann = ann
 
     # ---- writes ---------------------------------------------------------------------------
@@ -215,7 +219,7 @@ class _Space:
             if replaced:
                 self.ann.remove(np.unique(np.asarray(replaced, dtype=np.uint64)))
             keys = np.unique(np.asarray(new_rows, dtype=np.uint64))  # an id twice in one call: the last wins
-            self.ann.add(keys, self.vecs[keys.astype(np.int64)], threads=1 if len(keys) < 64 else 0)
+            self.ann.add(keys, self.vecs[keys.astype(np.int64)], threads=BUILD_THREADS)
         elif self.alive >= self.exact_below:
             self._build_ann()
 
