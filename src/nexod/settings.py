@@ -254,9 +254,10 @@ class Settings(BaseSettings):
         "more or stop (0: no budget; a run's configurable.token_budget overrides it).",
     )
     org_token_budget: int = Field(
-        0, ge=0, description="Tokens an organisation's crew runs may spend per calendar month "
-        "(UTC) before each run pauses for a person to allow more or stop (0: no budget; "
-        "`nexod budget set` gives an organisation its own).",
+        0, ge=0, description="Tokens an organisation's runs may spend per calendar month "
+        "(UTC) before each run pauses for a person to allow more or stop (crews before a task, "
+        "other graphs before a model call; 0: no budget; `nexod budget ORG --tokens N` gives an "
+        "organisation its own).",
     )
     org_cost_budget: float = Field(
         0.0, ge=0, description="Cost (in NEXOD_LLM_PRICES' currency) an organisation may spend "

@@ -3,8 +3,10 @@
 Usage is added up per organisation and calendar month (UTC) in the database, so every process
 of a deployment sees the same totals. The limits are ``NEXOD_ORG_TOKEN_BUDGET`` and
 ``NEXOD_ORG_COST_BUDGET`` (0: none), overridden per organisation by a row of its own
-(``nexod budget set``). Crews check the budget before each task and pause with an
-``interrupt({"type": "budget", "scope": "organisation", …})`` once it is reached.
+(``nexod budget ORG --tokens N``). Once it is reached, crews pause before their next task
+(:mod:`nexod.crews.budget`) and other graphs before their next model call
+(:mod:`nexod.runs.budget_guard`), with an ``interrupt({"type": "budget", "scope":
+"organisation", …})``.
 """
 
 from __future__ import annotations
