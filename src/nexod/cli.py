@@ -60,7 +60,8 @@ def serve(
     where = "PostgreSQL" if settings.is_postgres else f"SQLite in {settings.data_dir}/"
     graphs = ", ".join(registry.ids) or "none (add a nexod.json or langgraph.json)"
     typer.secho(
-        f"Nexod on http://{settings.host}:{settings.port}  storage: {where}  graphs: {graphs}  docs: /docs",
+        f"Nexod on http://{settings.host}:{settings.port}  storage: {where}  graphs: {graphs}  "
+        "dashboard: /ui/  docs: /docs",
         fg="green", err=True,
     )
     api = create_app(settings, run_worker=not no_worker, registry=registry)
