@@ -17,7 +17,8 @@ from nexod.app import create_app
 from nexod.core import Core
 from nexod.settings import Settings
 from nexod.web.security import CSP
-from tests.servers import TEST_GRAPHS
+from tests.conftest import pg_admin_url
+from tests.servers import TEST_GRAPHS, postgres_database
 
 EVIL = "http://evil.example"
 MARKUP = '<script>alert("owned")</script>'
@@ -207,3 +208,19 @@ def test_local_mode_refuses_other_origins_reads_included(tmp_path: Path) -> None
         with pytest.raises(WebSocketDisconnect), local.websocket_connect(
                 f"/threads/{tid}/runs/00000000-0000-0000-0000-000000000000/ws", headers={"origin": EVIL}):
             pass
+
+
+def test_overview_on_postgres(tmp_path: Path) -> None:
+    """The overview's queries across threads (recent runs, counts by status) on PostgreSQL."""
+    with postgres_database(pg_admin_url()) as url:
+        settings = Settings(data_dir=tmp_path, config=TEST_GRAPHS, database_url=url)
+        with TestClient(create_app(settings)) as local:
+            tids = [local.post("/threads", json={}).json()["thread_id"] for _ in range(2)]
+            for tid in tids:
+                r = local.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "steps", "input": {}})
+                assert r.status_code == 200, r.text
+            data = local.get("/ui/data/runs").json()
+            assert data["counts"]["success"] == 2 and data["counts"]["error"] == 0
+            assert [r["thread_id"] for r in data["recent"][:2]] == tids[::-1]  # newest first
+            page = local.get("/ui/")
+            assert page.status_code == 200 and tids[0][:8] in page.text
