@@ -196,6 +196,23 @@ def test_live_run_page_shows_events_as_they_arrive(site: tuple[Server, str], pag
     api.close()
 
 
+def test_overview_follows_runs_without_a_reload(site: tuple[Server, str], page: Page) -> None:
+    """A run started elsewhere shows up on an open overview in flight, then finished."""
+    srv, key = site
+    sign_in(page, srv.url, key)
+    page.goto(f"{srv.url}/ui/")
+    marker = page.evaluate("() => (window.__loaded = Date.now())")  # gone if the page reloads
+    api = httpx.Client(base_url=srv.url, headers={"x-api-key": key}, timeout=30)
+    thread_id = api.post("/threads", json={}).json()["thread_id"]
+    api.post(f"/threads/{thread_id}/runs", json={
+        "assistant_id": "steps", "input": {}, "config": {"configurable": {"delay": 1.5}}})
+    expect(page.locator("#in-flight")).to_contain_text(thread_id[:8])
+    expect(page.locator("#in-flight")).not_to_contain_text(thread_id[:8])
+    expect(page.locator("#recent-runs tr", has_text=thread_id[:8])).to_contain_text("success")
+    assert page.evaluate("() => window.__loaded") == marker
+    api.close()
+
+
 def test_refusals_are_explained(site: tuple[Server, str], page: Page) -> None:
     """Someone who may run but not approve: the inbox answer and the alerts are refused, and
     the page says which permission is missing."""

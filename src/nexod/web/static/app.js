@@ -422,7 +422,34 @@ function initKnowledge() {
   });
 }
 
+// --- overview: keep the run counts and tables current ---------------------------------------
+
+// Every few seconds while the tab is visible, fetch the page again and swap in its
+// server-rendered (escaped) sections; DOMParser runs no script. Stops when the session ends.
+const OVERVIEW_REFRESH_MS = 3000;
+const OVERVIEW_PARTS = ["#run-counts", "#in-flight", "#recent-runs"];
+
+function initOverview() {
+  if (document.body.dataset.page !== "overview" || !$("#run-counts")) return;
+  const timer = setInterval(async () => {
+    if (document.hidden) return;
+    let resp;
+    try {
+      resp = await fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    } catch (err) {
+      return; // the server is restarting: try again next time
+    }
+    if (!resp.ok || resp.redirected) { clearInterval(timer); return; }
+    const fresh = new DOMParser().parseFromString(await resp.text(), "text/html");
+    for (const sel of OVERVIEW_PARTS) {
+      const now = $(sel), next = $(sel, fresh);
+      if (now && next) now.replaceChildren(...Array.from(next.childNodes, (n) => document.importNode(n, true)));
+    }
+  }, OVERVIEW_REFRESH_MS);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  initOverview();
   initSignin();
   initStart();
   initInbox();
