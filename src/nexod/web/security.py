@@ -97,33 +97,27 @@ def cross_origin_reason(scope: Scope, trusted: Collection[str] = (), *, local: b
     """
     headers = Headers(scope=scope)
     if local:
-        sent = headers.get("origin")
+        sent, label = headers.get("origin"), "Origin"
+        why = ("With NEXOD_AUTH=local there are no credentials, so any web page could act as "
+               "you; list the origin in NEXOD_TRUSTED_ORIGINS if you trust it.")
+    else:
+        if headers.get("authorization") or headers.get("x-api-key"):
+            return None
+        cookie = headers.get("cookie") or ""
+        names = {part.split("=", 1)[0].strip() for part in cookie.split(";")}
+        if not names.intersection(COOKIE_NAMES):
+            return None
+        sent, label = headers.get("origin"), "Origin"
         if sent is None:
-            return None
-        origin = normalise_origin(sent)
-        if origin is not None and (origin in trusted or _netloc(origin) == _netloc(own_origin(scope, headers))):
-            return None
-        return (f"cross-origin request refused: the Origin header names {sent[:200]!r}, not this "
-                "server. With NEXOD_AUTH=local there are no credentials, so any web page could "
-                "act as you; list the origin in NEXOD_TRUSTED_ORIGINS if you trust it.")
-    if headers.get("authorization") or headers.get("x-api-key"):
-        return None
-    cookie = headers.get("cookie") or ""
-    names = {part.split("=", 1)[0].strip() for part in cookie.split(";")}
-    if not names.intersection(COOKIE_NAMES):
-        return None
-    sent = headers.get("origin")
-    label = "Origin"
+            sent, label = headers.get("referer"), "Referer"
+        why = ("The request is authenticated only by a browser cookie: send it from the "
+               "dashboard itself, or authenticate with an Authorization or x-api-key header.")
     if sent is None:
-        sent, label = headers.get("referer"), "Referer"
-        if sent is None:
-            return None
+        return None
     origin = normalise_origin(sent)
     if origin is not None and (origin in trusted or _netloc(origin) == _netloc(own_origin(scope, headers))):
         return None
-    return (f"cross-origin request refused: the {label} header names {sent[:200]!r}, not this "
-            "server, and the request is authenticated only by a browser cookie. Send it from the "
-            "dashboard itself, or authenticate with an Authorization or x-api-key header.")
+    return f"cross-origin request refused: the {label} header names {sent[:200]!r}, not this server. {why}"
 
 
 class BrowserGuard:
